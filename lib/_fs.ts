@@ -1,0 +1,72 @@
+/**
+ * File-system helpers shared by the commands.
+ *
+ * @module
+ */
+
+/**
+ * Whether a path exists (without following a final symlink).
+ *
+ * @param path The path.
+ * @returns `true` when something is there.
+ */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/**
+ * Removes a file or directory tree, ignoring failures.
+ *
+ * @param path The path.
+ */
+export async function removeQuietly(path: string): Promise<void> {
+  try {
+    await Deno.remove(path, { recursive: true });
+  } catch {
+    // best effort: what is left is named as temporary
+  }
+}
+
+/**
+ * Flushes a directory's entries to disk, so a rename survives a power cut.
+ *
+ * @param path The directory.
+ */
+export async function syncDir(path: string): Promise<void> {
+  try {
+    using dir = await Deno.open(path, { read: true });
+    await dir.sync();
+  } catch {
+    // Not every platform can sync a directory; the data files are synced.
+  }
+}
+
+/**
+ * A file-system error in a few words: `permission denied`, `no space left on
+ * device`, …
+ *
+ * @param error What was thrown.
+ * @returns The reason.
+ */
+export function describeFsError(error: unknown): string {
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.NotFound) return "no such file or directory";
+  if (error instanceof Deno.errors.AlreadyExists) return "already exists";
+  if (error instanceof Deno.errors.IsADirectory) return "is a directory";
+  if (error instanceof Deno.errors.NotADirectory) {
+    return "a parent is not a directory";
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  if (/no space left/i.test(message)) return "no space left on device";
+  if (/file too large/i.test(message)) {
+    return "file too large (size limit reached)";
+  }
+  if (/read-only file system/i.test(message)) return "read-only file system";
+  return message.replace(/\s+/g, " ");
+}

@@ -1,0 +1,333 @@
+/**
+ * Takes a backup: one consistent snapshot of the memory table and the
+ * relationship store, streamed into a temporary directory with checksums
+ * computed while writing, verified, and only then renamed to its final name
+ * `memory_YYYYMMDD_HHMMSS`. An existing backup is never overwritten; a failed
+ * or interrupted backup never leaves a directory under a final name.
+ *
+ * ```
+ * store ──cursor──▶ readMemories ─┐
+ *                                 ├─▶ writeExport ─▶ export.json (+SHA-256)
+ * SQLite ─backup─▶ snapshot ──────┘                 metadata.json, relationships.db
+ *                                                   checksums.json, SHA256SUMS
+ * ```
+ *
+ * @module
+ */
+
+import { type Config, formatTableName } from "./config.ts";
+import {
+  type FileDigest,
+  hashFile,
+  writeChecksums,
+  writeTextDurably,
+} from "./checksums.ts";
+import { BackupError, errorMessage, StoreError } from "./errors.ts";
+import {
+  backupName,
+  EXPORT_FILE,
+  FORMAT_VERSION,
+  LOG_FILE,
+  METADATA_FILE,
+  SNAPSHOT_FILE,
+  TEMP_PREFIX,
+  TOOL_VERSION,
+} from "./format.ts";
+import { writeExport } from "./json_writer.ts";
+import {
+  countMemories,
+  inSnapshot,
+  inspectTable,
+  openMemoryStore,
+  readMemories,
+} from "./memory_store.ts";
+import type { BackupMetadata, Checksums, ExportHeader } from "./records.ts";
+import {
+  readRelationships,
+  type RelationshipSnapshot,
+  snapshotRelationships,
+} from "./relationship_store.ts";
+import { redact } from "./redact.ts";
+import { verifyBackup, type VerifyReport } from "./verify.ts";
+import { describeFsError, exists, removeQuietly, syncDir } from "./_fs.ts";
+
+/** What to back up and where. */
+export interface BackupOptions {
+  /** The stores, table, user filter and backup directory. */
+  readonly config: Config;
+  /** Include the vectors (default `true`). */
+  readonly includeVectors?: boolean;
+  /** Verify before the rename (default `true`). */
+  readonly verify?: boolean;
+  /** The clock, for tests. */
+  readonly now?: () => Date;
+  /** Progress messages for a terminal. */
+  readonly onProgress?: ((message: string) => void) | undefined;
+  /** Warnings, e.g. no relationship store. */
+  readonly onWarning?: ((message: string) => void) | undefined;
+}
+
+/** A finished backup. */
+export interface BackupResult {
+  /** The backup directory. */
+  readonly path: string;
+  /** Its name, `memory_YYYYMMDD_HHMMSS`. */
+  readonly name: string;
+  /** What `metadata.json` says. */
+  readonly metadata: BackupMetadata;
+  /** What `checksums.json` says. */
+  readonly checksums: Checksums;
+  /** Total size of the backup's files in bytes. */
+  readonly bytes: number;
+  /** The verification, unless it was skipped. */
+  readonly verification: VerifyReport | undefined;
+}
+
+/**
+ * Backs up the memory store and the relationship store.
+ *
+ * @param options What to back up and where.
+ * @returns The backup.
+ * @throws {StoreError} When a store cannot be read.
+ * @throws {BackupError} When the backup cannot be written or fails verification.
+ */
+export async function backup(options: BackupOptions): Promise<BackupResult> {
+  const { config } = options;
+  const now = options.now ?? (() => new Date());
+  const started = now();
+  const startedMs = performance.now();
+  const dir = config.backupDir;
+  try {
+    const result = await runBackup(options, started, startedMs);
+    await appendLog(dir, started, "OK", result.name, {
+      memories: result.metadata.memory_count,
+      relationships: result.metadata.relationship_count,
+      bytes: result.bytes,
+      combined: result.checksums.combined,
+      duration_ms: Math.round(result.metadata.duration_ms),
+    });
+    return result;
+  } catch (error) {
+    await appendLog(dir, started, "FAILED", "-", {
+      error: errorMessage(error),
+    });
+    throw error;
+  }
+}
+
+async function runBackup(
+  options: BackupOptions,
+  started: Date,
+  startedMs: number,
+): Promise<BackupResult> {
+  const { config } = options;
+  const dir = config.backupDir;
+  const name = backupName(started);
+  const finalPath = `${dir}/${name}`;
+  const progress = options.onProgress ?? (() => {});
+
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (error) {
+    throw new BackupError(
+      dir,
+      `Cannot create backup directory "${dir}": ${describeFsError(error)}`,
+      { cause: error },
+    );
+  }
+  if (await exists(finalPath)) {
+    throw new BackupError(
+      finalPath,
+      `Cannot back up: "${finalPath}" already exists (one backup per second)`,
+    );
+  }
+  const relationshipSource = await relationshipSourceOf(
+    config,
+    options.onWarning,
+  );
+
+  progress("connecting");
+  const store = await openMemoryStore(config.store);
+  const temp = `${dir}/${TEMP_PREFIX}${name}-${Deno.pid}`;
+  let tempMade = false;
+  try {
+    try {
+      await Deno.mkdir(temp);
+      tempMade = true;
+    } catch (error) {
+      throw new BackupError(
+        dir,
+        `Cannot write to backup directory "${dir}": ${describeFsError(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    const includeVectors = options.includeVectors ?? true;
+    const written = await inSnapshot(store.session, async () => {
+      const table = await inspectTable(store.session, config.table);
+      const count = await countMemories(store.session, table, {
+        userId: config.userId,
+      });
+      let relationships: RelationshipSnapshot | undefined;
+      if (relationshipSource !== undefined) {
+        progress("copying relationship store");
+        relationships = await snapshotRelationships(
+          relationshipSource,
+          `${temp}/${SNAPSHOT_FILE}`,
+        );
+      }
+      const header: ExportHeader = {
+        tool: "memkeep",
+        tool_version: TOOL_VERSION,
+        format: "json",
+        format_version: FORMAT_VERSION,
+        backup_name: name,
+        created_at: started.toISOString(),
+        user_id: config.userId ?? null,
+        includes_vectors: includeVectors,
+        memory_count: count,
+        relationship_count: relationships?.count ?? 0,
+        memories: {
+          schema: table.schema,
+          table: table.table,
+          id_type: table.idType,
+          vector_type: table.vectorType,
+          payload_type: table.payloadType,
+          dims: table.dims,
+          pgvector_version: table.pgvectorVersion,
+          indexes: table.indexes,
+          source: store.source,
+        },
+        relationships: {
+          source: relationshipSource ?? null,
+          snapshot: relationships ? SNAPSHOT_FILE : null,
+          tables: relationships?.tables ?? {},
+        },
+      };
+      const result = await writeExport(
+        `${temp}/${EXPORT_FILE}`,
+        header,
+        readMemories(store.session, table, {
+          userId: config.userId,
+          includeVectors,
+        }),
+        relationships ? readRelationships(`${temp}/${SNAPSHOT_FILE}`) : [],
+        (section, n) =>
+          progress(
+            section === "memories"
+              ? `memories ${n.toLocaleString("en-US")} / ${
+                count.toLocaleString("en-US")
+              }`
+              : `relationships ${n.toLocaleString("en-US")}`,
+          ),
+      );
+      if (result.memories !== count) {
+        throw new BackupError(
+          finalPath,
+          `Cannot back up: wrote ${result.memories} memories but the snapshot of ${
+            formatTableName(config.table)
+          } holds ${count}`,
+        );
+      }
+      return { header, result };
+    }).finally(() => store.close());
+
+    const { header, result } = written;
+    const metadata: BackupMetadata = {
+      ...header,
+      duration_ms: Math.round(performance.now() - startedMs),
+    };
+    const files: Record<string, FileDigest> = { [EXPORT_FILE]: result.digest };
+    files[METADATA_FILE] = await writeTextDurably(
+      `${temp}/${METADATA_FILE}`,
+      JSON.stringify(metadata, null, 2) + "\n",
+    );
+    if (header.relationships.snapshot) {
+      files[SNAPSHOT_FILE] = await hashFile(`${temp}/${SNAPSHOT_FILE}`);
+    }
+    const checksums = await writeChecksums(temp, files);
+    await syncDir(temp);
+
+    let verification: VerifyReport | undefined;
+    if (options.verify ?? true) {
+      progress("verifying");
+      verification = await verifyBackup(temp);
+      if (!verification.ok) {
+        const p = verification.problem;
+        throw new BackupError(
+          finalPath,
+          `Backup failed verification: ${
+            p
+              ? `${p.file}${p.line ? `:${p.line}` : ""}: ${p.reason}`
+              : "unknown problem"
+          }`,
+        );
+      }
+    }
+
+    if (await exists(finalPath)) {
+      throw new BackupError(
+        finalPath,
+        `Cannot back up: "${finalPath}" already exists`,
+      );
+    }
+    await Deno.rename(temp, finalPath);
+    tempMade = false;
+    await syncDir(dir);
+    const bytes = Object.values(files).reduce((sum, f) => sum + f.bytes, 0);
+    return { path: finalPath, name, metadata, checksums, bytes, verification };
+  } catch (error) {
+    if (
+      error instanceof Deno.errors.NotCapable || error instanceof StoreError ||
+      error instanceof BackupError
+    ) {
+      throw error;
+    }
+    throw new BackupError(
+      dir,
+      `Cannot write backup in "${dir}": ${describeFsError(error)}`,
+      { cause: error },
+    );
+  } finally {
+    if (tempMade) await removeQuietly(temp);
+  }
+}
+
+async function relationshipSourceOf(
+  config: Config,
+  onWarning: ((message: string) => void) | undefined,
+): Promise<string | undefined> {
+  const { path, explicit } = config.relationships;
+  if (await exists(path)) return path;
+  if (explicit) {
+    throw new StoreError(
+      `Cannot back up: relationship store "${path}" (RELATIONSHIPS_DB) does not exist`,
+    );
+  }
+  onWarning?.(
+    `no relationship store at "${path}": backing up memories only (set RELATIONSHIPS_DB to include one)`,
+  );
+  return undefined;
+}
+
+async function appendLog(
+  dir: string,
+  started: Date,
+  status: string,
+  name: string,
+  fields: Record<string, string | number>,
+): Promise<void> {
+  const details = Object.entries(fields).map(([k, v]) =>
+    `${k}=${typeof v === "string" ? JSON.stringify(v) : v}`
+  );
+  const line =
+    redact(`${started.toISOString()} ${status} ${name} ${details.join(" ")}`) +
+    "\n";
+  try {
+    await Deno.writeTextFile(`${dir}/${LOG_FILE}`, line, { append: true });
+  } catch {
+    // The log is a convenience: a directory we cannot write to has already
+    // been reported by the backup itself.
+  }
+}

@@ -1,0 +1,290 @@
+/**
+ * Reads `export.json` as a stream of records without ever holding the whole
+ * document. The fast path takes the layout memkeep writes (one record per
+ * line: split lines, `JSON.parse` each); at the first line that does not fit
+ * it, an {@linkcode ExportScanner} takes over from that point and accepts any
+ * valid layout of the same document.
+ *
+ * @module
+ */
+
+import { VerifyError } from "./errors.ts";
+import { EXPORT_FILE } from "./format.ts";
+import {
+  ExportScanner,
+  type ExportSection,
+  ScanError,
+  type ScannedValue,
+  type ScanState,
+} from "./_json_scan.ts";
+
+/** One value read from `export.json`. */
+export interface ExportEntry {
+  /** `metadata` (the header), or a record of `memories` or `relationships`. */
+  readonly section: ExportSection;
+  /** The value's exact source text. */
+  readonly text: string;
+  /** The value, parsed. */
+  readonly value: unknown;
+  /** The 1-based line it starts on. */
+  readonly line: number;
+}
+
+/** No record may be larger than this (V8 strings stop at about 512 MiB). */
+export const MAX_RECORD_CHARS = 256 * 1024 * 1024;
+
+type Fast =
+  | "header"
+  | "memories-open"
+  | "memories-first"
+  | "memories-more"
+  | "memories-closing"
+  | "relationships-open"
+  | "relationships-first"
+  | "relationships-more"
+  | "relationships-closing"
+  | "end";
+
+const RESUME: Record<Fast, ScanState> = {
+  "header": { at: "start" },
+  "memories-open": { at: "key", seen: ["metadata"] },
+  "memories-first": { at: "element-or-close", seen: ["metadata", "memories"] },
+  "memories-more": { at: "element", seen: ["metadata", "memories"] },
+  "memories-closing": { at: "after-element", seen: ["metadata", "memories"] },
+  "relationships-open": { at: "key", seen: ["metadata", "memories"] },
+  "relationships-first": {
+    at: "element-or-close",
+    seen: ["metadata", "memories", "relationships"],
+  },
+  "relationships-more": {
+    at: "element",
+    seen: ["metadata", "memories", "relationships"],
+  },
+  "relationships-closing": {
+    at: "after-element",
+    seen: ["metadata", "memories", "relationships"],
+  },
+  "end": { at: "done", seen: ["metadata", "memories", "relationships"] },
+};
+
+const HEADER_PREFIX = '{"metadata":';
+
+function tryParse(text: string): { ok: true; value: unknown } | { ok: false } {
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false };
+  }
+}
+
+/**
+ * Reads the entries of an export document from its bytes.
+ *
+ * @param bytes The file's content, in chunks.
+ * @param file The file name for errors.
+ * @returns The header and every record, in document order.
+ * @throws {VerifyError} At the first syntax error, with its line.
+ */
+export async function* readExport(
+  bytes: AsyncIterable<Uint8Array>,
+  file = EXPORT_FILE,
+): AsyncGenerator<ExportEntry> {
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  let fast = "header" as Fast;
+  let scanner: ExportScanner | undefined;
+  let carry = "";
+  let line = 0;
+  let bytesRead = 0;
+
+  const fromScanner = function* (
+    values: ScannedValue[],
+  ): Generator<ExportEntry> {
+    for (const v of values) {
+      const parsed = tryParse(v.text);
+      if (!parsed.ok) {
+        throw new VerifyError(
+          file,
+          `invalid JSON in ${describe(v.section)}: ${jsonError(v.text)}`,
+          v.line,
+        );
+      }
+      yield {
+        section: v.section,
+        text: v.text,
+        value: parsed.value,
+        line: v.line,
+      };
+    }
+  };
+
+  // Handles one complete line on the fast path; returns false to hand over.
+  const fastLine = (text: string, out: ExportEntry[]): boolean => {
+    switch (fast) {
+      case "header": {
+        if (!text.startsWith(HEADER_PREFIX) || !text.endsWith(",")) {
+          return false;
+        }
+        const body = text.slice(HEADER_PREFIX.length, -1);
+        const parsed = tryParse(body);
+        if (!parsed.ok) return false;
+        out.push({
+          section: "metadata",
+          text: body,
+          value: parsed.value,
+          line,
+        });
+        fast = "memories-open";
+        return true;
+      }
+      case "memories-open":
+      case "relationships-open": {
+        const section = fast === "memories-open" ? "memories" : "relationships";
+        if (text !== `"${section}":[`) return false;
+        fast = `${section}-first`;
+        return true;
+      }
+      case "memories-closing":
+        if (text !== "],") return false;
+        fast = "relationships-open";
+        return true;
+      case "relationships-closing":
+        if (text !== "]}") return false;
+        fast = "end";
+        return true;
+      case "end":
+        return text === "";
+      default: {
+        const section = fast.startsWith("memories")
+          ? "memories"
+          : "relationships";
+        if (
+          fast.endsWith("first") &&
+          text === (section === "memories" ? "]," : "]}")
+        ) {
+          fast = section === "memories" ? "relationships-open" : "end";
+          return true;
+        }
+        const more = text.endsWith(",");
+        const body = more ? text.slice(0, -1) : text;
+        if (!body.startsWith("{")) return false;
+        const parsed = tryParse(body);
+        if (!parsed.ok) return false;
+        out.push({ section, text: body, value: parsed.value, line });
+        fast = more ? `${section}-more` : `${section}-closing`;
+        return true;
+      }
+    }
+  };
+
+  const decode = (chunk: Uint8Array, stream: boolean): string => {
+    try {
+      return decoder.decode(chunk, { stream });
+    } catch {
+      throw new VerifyError(
+        file,
+        `not valid UTF-8 (in the ${bytesRead}-byte block read so far)`,
+      );
+    }
+  };
+
+  const consume = function* (
+    text: string,
+    final: boolean,
+  ): Generator<ExportEntry> {
+    if (scanner) {
+      yield* fromScanner(scan(scanner, text));
+      return;
+    }
+    const all = carry + text;
+    let pos = 0;
+    const out: ExportEntry[] = [];
+    while (pos < all.length) {
+      let nl = all.indexOf("\n", pos);
+      if (nl < 0) {
+        if (!final) break;
+        nl = all.length;
+      }
+      line++;
+      const lineText = all.slice(pos, nl);
+      if (!fastLine(lineText, out)) {
+        yield* out.splice(0);
+        scanner = new ExportScanner(RESUME[fast], line);
+        yield* fromScanner(scan(scanner, all.slice(pos)));
+        carry = "";
+        return;
+      }
+      yield* out.splice(0);
+      pos = nl + 1;
+    }
+    carry = all.slice(pos);
+    if (carry.length > MAX_RECORD_CHARS) {
+      throw new VerifyError(
+        file,
+        `a line is longer than ${MAX_RECORD_CHARS} characters`,
+        line + 1,
+      );
+    }
+  };
+
+  const scan = (s: ExportScanner, text: string): ScannedValue[] => {
+    try {
+      return s.push(text);
+    } catch (error) {
+      if (error instanceof ScanError) {
+        throw new VerifyError(file, error.message, error.line);
+      }
+      throw error;
+    }
+  };
+
+  for await (const chunk of bytes) {
+    bytesRead += chunk.length;
+    yield* consume(decode(chunk, true), false);
+  }
+  yield* consume(decode(new Uint8Array(), false), true);
+  if (scanner) {
+    try {
+      scanner.finish();
+    } catch (error) {
+      if (error instanceof ScanError) {
+        throw new VerifyError(file, error.message, error.line);
+      }
+      throw error;
+    }
+  } else if (fast !== "end") {
+    throw new VerifyError(
+      file,
+      "the file ends before the document does (truncated?)",
+      line,
+    );
+  }
+}
+
+function describe(section: ExportSection): string {
+  return section === "metadata" ? "the metadata" : `a record of ${section}`;
+}
+
+function jsonError(text: string): string {
+  try {
+    JSON.parse(text);
+    return "unknown";
+  } catch (error) {
+    return (error as Error).message.replace(/\s+/g, " ").slice(0, 200);
+  }
+}
+
+/**
+ * Reads a file's bytes in 1 MiB chunks.
+ *
+ * @param path The file.
+ * @returns Its content, chunk by chunk.
+ */
+export async function* fileChunks(path: string): AsyncGenerator<Uint8Array> {
+  using file = await Deno.open(path, { read: true });
+  while (true) {
+    const buffer = new Uint8Array(1 << 20);
+    const n = await file.read(buffer);
+    if (n === null) return;
+    yield buffer.subarray(0, n);
+  }
+}

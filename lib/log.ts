@@ -1,0 +1,114 @@
+/**
+ * The one place memkeep writes to the terminal. Results go to stdout,
+ * warnings, errors and progress to stderr; everything passes through
+ * {@linkcode redact} first.
+ *
+ * @module
+ */
+
+import { redact } from "./redact.ts";
+
+const encoder = new TextEncoder();
+
+function write(stream: typeof Deno.stdout, text: string): void {
+  const bytes = encoder.encode(redact(text));
+  let offset = 0;
+  while (offset < bytes.length) {
+    offset += stream.writeSync(bytes.subarray(offset));
+  }
+}
+
+/**
+ * Prints one line of results to stdout.
+ *
+ * @param line The text, without a trailing newline.
+ */
+export function info(line = ""): void {
+  clearProgress();
+  write(Deno.stdout, line + "\n");
+}
+
+/**
+ * Prints a warning to stderr.
+ *
+ * @param line The warning, without a trailing newline.
+ */
+export function warn(line: string): void {
+  clearProgress();
+  write(Deno.stderr, `Warning: ${line}\n`);
+}
+
+/**
+ * Prints an error to stderr.
+ *
+ * @param line The error, without a trailing newline.
+ */
+export function error(line: string): void {
+  clearProgress();
+  write(Deno.stderr, `Error: ${line}\n`);
+}
+
+let progressShown = false;
+let lastProgress = 0;
+
+/**
+ * Shows a one-line progress indicator on stderr when stderr is a terminal;
+ * does nothing otherwise. Updates are limited to ten a second.
+ *
+ * @param text What is happening, e.g. `memories 1,200 / 38,664`.
+ */
+export function progress(text: string): void {
+  if (!Deno.stderr.isTerminal()) return;
+  const now = performance.now();
+  if (progressShown && now - lastProgress < 100) return;
+  lastProgress = now;
+  progressShown = true;
+  write(Deno.stderr, `\r\x1b[2K${text}`);
+}
+
+/** Removes the progress line, if one is shown. */
+export function clearProgress(): void {
+  if (!progressShown) return;
+  progressShown = false;
+  write(Deno.stderr, "\r\x1b[2K");
+}
+
+/**
+ * Formats a count with thousands separators: `38,664`.
+ *
+ * @param n The number.
+ * @returns The formatted number.
+ */
+export function count(n: number): string {
+  return n.toLocaleString("en-US");
+}
+
+/**
+ * Formats a byte size for people: `812.4 MB`.
+ *
+ * @param bytes The size in bytes.
+ * @returns The size with a unit.
+ */
+export function bytes(bytes: number): string {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/**
+ * Formats a duration for people: `1.2 s`, `3 min 4 s`.
+ *
+ * @param ms The duration in milliseconds.
+ * @returns The formatted duration.
+ */
+export function duration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const minutes = Math.floor(ms / 60_000);
+  return `${minutes} min ${Math.round((ms - minutes * 60_000) / 1000)} s`;
+}

@@ -1,0 +1,699 @@
+/**
+ * Verifies a backup for real: every file's SHA-256 against `checksums.json`
+ * and the combined checksum, the required files, `metadata.json` and every
+ * record against the zod schemas, counts against the metadata, unique ids,
+ * every embedding's length and finiteness, and the SQLite snapshot's
+ * integrity and row counts. `export.json` is read once: hashed and parsed in
+ * the same pass.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { DatabaseSync } from "node:sqlite";
+import { sha256Text, sumsText } from "./checksums.ts";
+import { errorMessage, VerifyError } from "./errors.ts";
+import {
+  CHECKSUMS_FILE,
+  EXPORT_FILE,
+  FORMAT_VERSION,
+  METADATA_FILE,
+  SNAPSHOT_FILE,
+  SUMS_FILE,
+} from "./format.ts";
+import { fileChunks, readExport } from "./json_reader.ts";
+import {
+  type BackupMetadata,
+  BackupMetadataSchema,
+  type Checksums,
+  ChecksumsSchema,
+  firstIssue,
+  MemoryRecordSchema,
+  RelationshipRecordSchema,
+} from "./records.ts";
+import { countTables, RELATIONSHIPS_TABLE } from "./relationship_store.ts";
+
+/** Where a problem is. */
+export interface VerifyProblem {
+  /** The file inside the backup. */
+  readonly file: string;
+  /** The 1-based line, when there is one. */
+  readonly line?: number;
+  /** What is wrong. */
+  readonly reason: string;
+}
+
+/** One check and its outcome. */
+export interface VerifyCheck {
+  /** What was checked, e.g. `checksums`. */
+  readonly name: string;
+  /** Whether it passed. */
+  readonly ok: boolean;
+  /** A one-line summary. */
+  readonly detail: string;
+  /** The first problem, when it failed. */
+  readonly problem?: VerifyProblem;
+}
+
+/** The outcome of {@linkcode verifyBackup}. */
+export interface VerifyReport {
+  /** The backup directory. */
+  readonly dir: string;
+  /** Whether every check passed. */
+  readonly ok: boolean;
+  /** Every check, in order. */
+  readonly checks: VerifyCheck[];
+  /** The first problem of the first failed check. */
+  readonly problem: VerifyProblem | undefined;
+  /** The metadata, when it is valid. */
+  readonly metadata: BackupMetadata | undefined;
+  /** Memory records read. */
+  readonly memories: number;
+  /** Relationship records read. */
+  readonly relationships: number;
+}
+
+/** Options for {@linkcode verifyBackup}. */
+export interface VerifyOptions {
+  /** Called as records are read. */
+  readonly onProgress?: ((records: number) => void) | undefined;
+}
+
+/**
+ * Verifies a backup directory.
+ *
+ * @param dir The backup directory.
+ * @param options Progress callback.
+ * @returns Every check with its outcome; `ok` is true only when all passed.
+ */
+export async function verifyBackup(
+  dir: string,
+  options: VerifyOptions = {},
+): Promise<VerifyReport> {
+  const checks: VerifyCheck[] = [];
+  const pass = (name: string, detail: string) =>
+    checks.push({ name, ok: true, detail });
+  const fail = (name: string, detail: string, problem: VerifyProblem) =>
+    checks.push({ name, ok: false, detail, problem });
+
+  // 1. Files.
+  const entries = await listEntries(dir);
+  const metadataResult = await readJsonFile(dir, METADATA_FILE, entries);
+  let metadata: BackupMetadata | undefined;
+  if (metadataResult.ok) {
+    const parsed = BackupMetadataSchema.safeParse(metadataResult.value);
+    if (parsed.success) metadata = parsed.data;
+    else {
+      const version = (metadataResult.value as { format_version?: unknown })
+        ?.format_version;
+      const reason = typeof version === "number" && version !== FORMAT_VERSION
+        ? `format version ${version} is not supported (this memkeep reads version ${FORMAT_VERSION})`
+        : `not a valid backup metadata: ${firstIssue(parsed.error)}`;
+      metadataResult.problem = { file: METADATA_FILE, reason };
+    }
+  }
+  const required = [EXPORT_FILE, METADATA_FILE, CHECKSUMS_FILE, SUMS_FILE];
+  if (metadata?.relationships.snapshot) {
+    required.push(metadata.relationships.snapshot);
+  }
+  const missing = required.filter((name) => !entries.has(name));
+  const notFiles = [...entries].filter(([, kind]) => kind !== "file").map((
+    [name],
+  ) => name);
+  if (missing.length > 0) {
+    fail("files", `missing ${missing.join(", ")}`, {
+      file: missing[0]!,
+      reason: "the file is missing",
+    });
+  } else if (notFiles.length > 0) {
+    fail("files", `${notFiles[0]} is not a regular file`, {
+      file: notFiles[0]!,
+      reason: `is a ${entries.get(notFiles[0]!)}, not a regular file`,
+    });
+  } else {
+    pass("files", `required files present (${required.join(", ")})`);
+  }
+
+  // 2. Checksums (export.json is hashed during the record pass below).
+  const checksumsResult = await readJsonFile(dir, CHECKSUMS_FILE, entries);
+  let checksums: Checksums | undefined;
+  if (checksumsResult.ok) {
+    const parsed = ChecksumsSchema.safeParse(checksumsResult.value);
+    if (parsed.success) checksums = parsed.data;
+    else {checksumsResult.problem = {
+        file: CHECKSUMS_FILE,
+        reason: firstIssue(parsed.error),
+      };}
+  }
+  const hashes = new Map<string, { sha256: string; bytes: number }>();
+  for (const [name, kind] of entries) {
+    if (kind !== "file" || name === EXPORT_FILE || name === CHECKSUMS_FILE) {
+      continue;
+    }
+    hashes.set(name, await hashWhole(`${dir}/${name}`));
+  }
+
+  // 3. Metadata.
+  if (metadata) {
+    pass(
+      "metadata",
+      `format ${metadata.format_version}, memkeep ${metadata.tool_version}, ${metadata.backup_name}`,
+    );
+  } else {
+    fail("metadata", "metadata.json is not valid", metadataResult.problem!);
+  }
+
+  // 4. Records, hashing export.json in the same pass.
+  const records = entries.get(EXPORT_FILE) === "file"
+    ? await checkRecords(dir, metadata, options)
+    : undefined;
+  if (records) {
+    hashes.set(EXPORT_FILE, records.digest);
+    if (records.header) checks.push(records.header);
+    checks.push(records.memoryCheck, records.relationshipCheck);
+  }
+
+  // Checksums, now that every file is hashed.
+  checks.splice(
+    1,
+    0,
+    checkChecksums(checksums, checksumsResult.problem, hashes, entries),
+  );
+
+  // 5. Snapshot.
+  if (metadata) {
+    const snapshotCheck = checkSnapshot(dir, metadata, entries);
+    if (snapshotCheck) checks.push(snapshotCheck);
+  }
+
+  const firstFailure = checks.find((c) => !c.ok);
+  return {
+    dir,
+    ok: firstFailure === undefined,
+    checks,
+    problem: firstFailure?.problem,
+    metadata,
+    memories: records?.memories ?? 0,
+    relationships: records?.relationships ?? 0,
+  };
+}
+
+type EntryKind = "file" | "directory" | "symlink" | "other";
+
+async function listEntries(dir: string): Promise<Map<string, EntryKind>> {
+  const entries = new Map<string, EntryKind>();
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      entries.set(
+        entry.name,
+        entry.isSymlink
+          ? "symlink"
+          : entry.isFile
+          ? "file"
+          : entry.isDirectory
+          ? "directory"
+          : "other",
+      );
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new VerifyError(dir, "no such backup directory");
+    }
+    if (error instanceof Error && /Not a directory/i.test(error.message)) {
+      throw new VerifyError(dir, "not a directory");
+    }
+    throw error;
+  }
+  return entries;
+}
+
+interface JsonFileResult {
+  ok: boolean;
+  value?: unknown;
+  problem?: VerifyProblem;
+}
+
+async function readJsonFile(
+  dir: string,
+  name: string,
+  entries: Map<string, EntryKind>,
+): Promise<JsonFileResult> {
+  if (entries.get(name) !== "file") {
+    return {
+      ok: false,
+      problem: { file: name, reason: "the file is missing" },
+    };
+  }
+  const text = await Deno.readTextFile(`${dir}/${name}`);
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (error) {
+    return {
+      ok: false,
+      problem: { file: name, reason: `not valid JSON: ${errorMessage(error)}` },
+    };
+  }
+}
+
+async function hashWhole(
+  path: string,
+): Promise<{ sha256: string; bytes: number }> {
+  const data = await Deno.readFile(path);
+  return {
+    sha256: createHash("sha256").update(data).digest("hex"),
+    bytes: data.length,
+  };
+}
+
+function checkChecksums(
+  checksums: Checksums | undefined,
+  problem: VerifyProblem | undefined,
+  hashes: Map<string, { sha256: string; bytes: number }>,
+  entries: Map<string, EntryKind>,
+): VerifyCheck {
+  const name = "checksums";
+  if (!checksums) {
+    return {
+      name,
+      ok: false,
+      detail: "checksums.json is not valid",
+      problem: problem!,
+    };
+  }
+  const listed = Object.keys(checksums.files);
+  for (const file of listed) {
+    if (file === CHECKSUMS_FILE || file === SUMS_FILE || file.includes("/")) {
+      return fault(`checksums.json lists "${file}"`, {
+        file: CHECKSUMS_FILE,
+        reason: `lists "${file}"`,
+      });
+    }
+    const expected = checksums.files[file]!;
+    const actual = hashes.get(file);
+    if (!actual) {
+      return fault(`${file} is missing`, {
+        file,
+        reason: "listed in checksums.json but missing",
+      });
+    }
+    if (actual.bytes !== expected.bytes) {
+      return fault(`${file}: size differs`, {
+        file,
+        reason:
+          `size is ${actual.bytes} bytes, checksums.json says ${expected.bytes} (truncated or changed)`,
+      });
+    }
+    if (actual.sha256 !== expected.sha256) {
+      return fault(`${file}: checksum mismatch`, {
+        file,
+        reason:
+          `checksum mismatch: SHA-256 is ${actual.sha256}, checksums.json says ${expected.sha256}`,
+      });
+    }
+  }
+  for (const [file, kind] of entries) {
+    if (
+      kind === "file" && file !== CHECKSUMS_FILE && file !== SUMS_FILE &&
+      !listed.includes(file)
+    ) {
+      return fault(`${file} is not listed`, {
+        file,
+        reason: "not listed in checksums.json (added after the backup?)",
+      });
+    }
+  }
+  const sums = sumsText(checksums.files);
+  const sumsActual = hashes.get(SUMS_FILE);
+  if (!sumsActual || sumsActual.sha256 !== sha256Text(sums)) {
+    return fault("SHA256SUMS disagrees with checksums.json", {
+      file: SUMS_FILE,
+      reason: "does not match checksums.json",
+    });
+  }
+  if (checksums.combined !== sha256Text(sums)) {
+    return fault("combined checksum mismatch", {
+      file: CHECKSUMS_FILE,
+      reason: `combined checksum is ${checksums.combined}, the files give ${
+        sha256Text(sums)
+      }`,
+    });
+  }
+  return {
+    name,
+    ok: true,
+    detail: `checksums match (${listed.length} files, combined ${
+      checksums.combined.slice(0, 16)
+    }…)`,
+  };
+
+  function fault(detail: string, p: VerifyProblem): VerifyCheck {
+    return { name, ok: false, detail, problem: p };
+  }
+}
+
+interface RecordsResult {
+  digest: { sha256: string; bytes: number };
+  header: VerifyCheck | undefined;
+  memoryCheck: VerifyCheck;
+  relationshipCheck: VerifyCheck;
+  memories: number;
+  relationships: number;
+}
+
+/**
+ * Why a memory record is not valid, or `undefined` when it is.
+ *
+ * @param value A parsed record.
+ * @param dims The expected vector length, or `null` when undeclared.
+ * @param includesVectors Whether the backup holds vectors.
+ * @returns The reason, or `undefined`.
+ */
+export function memoryRecordProblem(
+  value: unknown,
+  dims: number | null,
+  includesVectors: boolean,
+): string | undefined {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return "the record is not an object";
+  }
+  const { embedding, ...rest } = value as Record<string, unknown>;
+  const parsed = MemoryRecordSchema.safeParse(rest);
+  if (!parsed.success) return firstIssue(parsed.error);
+  if (!includesVectors) {
+    return "embedding" in value
+      ? "holds an embedding, but the backup was made without vectors"
+      : undefined;
+  }
+  if (!("embedding" in value)) return "has no embedding";
+  if (embedding === null) return undefined;
+  if (!Array.isArray(embedding)) return "embedding is not an array";
+  if (dims !== null && embedding.length !== dims) {
+    return `embedding has ${embedding.length} numbers, expected ${dims}`;
+  }
+  for (let i = 0; i < embedding.length; i++) {
+    const x = embedding[i];
+    if (typeof x !== "number" || !Number.isFinite(x)) {
+      return `embedding[${i}] is ${
+        JSON.stringify(x) ?? String(x)
+      }, not a finite number`;
+    }
+  }
+  return undefined;
+}
+
+async function checkRecords(
+  dir: string,
+  metadata: BackupMetadata | undefined,
+  options: VerifyOptions,
+): Promise<RecordsResult> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  // Hashes every byte of the file, also the rest of it when the parser
+  // stops early at a syntax error, so the checksum check can still report.
+  const hashed = async function* () {
+    const chunks = fileChunks(`${dir}/${EXPORT_FILE}`);
+    try {
+      while (true) {
+        const next = await chunks.next();
+        if (next.done) return;
+        hash.update(next.value);
+        bytes += next.value.length;
+        yield next.value;
+      }
+    } finally {
+      // Reached early only when the parser stopped: hash the rest.
+      while (true) {
+        const next = await chunks.next();
+        if (next.done) break;
+        hash.update(next.value);
+        bytes += next.value.length;
+      }
+    }
+  };
+  const ids = new Set<string>();
+  const relKeys = new Set<string>();
+  let memories = 0;
+  let relationships = 0;
+  let header: VerifyCheck | undefined;
+  let memoryProblem: VerifyProblem | undefined;
+  let relationshipProblem: VerifyProblem | undefined;
+  let syntaxProblem: VerifyProblem | undefined;
+  const dims = metadata?.memories.dims ?? null;
+  const includesVectors = metadata?.includes_vectors ?? true;
+  try {
+    for await (const entry of readExport(hashed())) {
+      if (entry.section === "metadata") {
+        header = checkHeader(entry.value, metadata, entry.line);
+      } else if (entry.section === "memories") {
+        memories++;
+        if (memoryProblem) continue;
+        const problem = memoryRecordProblem(entry.value, dims, includesVectors);
+        if (problem) {
+          memoryProblem = {
+            file: EXPORT_FILE,
+            line: entry.line,
+            reason: `memory ${memories}: ${problem}`,
+          };
+          continue;
+        }
+        const id = (entry.value as { id: string }).id;
+        if (ids.has(id)) {
+          memoryProblem = {
+            file: EXPORT_FILE,
+            line: entry.line,
+            reason: `memory id "${id}" appears twice`,
+          };
+        }
+        ids.add(id);
+        if (memories % 1000 === 0) {
+          options.onProgress?.(memories + relationships);
+        }
+      } else {
+        relationships++;
+        if (relationshipProblem) continue;
+        const parsed = RelationshipRecordSchema.safeParse(entry.value);
+        if (!parsed.success) {
+          relationshipProblem = {
+            file: EXPORT_FILE,
+            line: entry.line,
+            reason: `relationship ${relationships}: ${
+              firstIssue(parsed.error)
+            }`,
+          };
+          continue;
+        }
+        const r = parsed.data;
+        const key = JSON.stringify([r.source_id, r.target_id, r.rel_type]);
+        if (relKeys.has(key)) {
+          relationshipProblem = {
+            file: EXPORT_FILE,
+            line: entry.line,
+            reason:
+              `relationship ${r.source_id} -[${r.rel_type}]-> ${r.target_id} appears twice`,
+          };
+        }
+        relKeys.add(key);
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof VerifyError)) throw error;
+    syntaxProblem = {
+      file: error.file,
+      ...(error.line === undefined ? {} : { line: error.line }),
+      reason: error.reason,
+    };
+  }
+  options.onProgress?.(memories + relationships);
+
+  const countProblem = (
+    section: "memories" | "relationships",
+    n: number,
+  ): VerifyProblem | undefined => {
+    if (!metadata) return undefined;
+    const expected = section === "memories"
+      ? metadata.memory_count
+      : metadata.relationship_count;
+    return n === expected ? undefined : {
+      file: EXPORT_FILE,
+      reason: `holds ${n} ${section}, metadata.json says ${expected}`,
+    };
+  };
+  const memoryFault = syntaxProblem ?? memoryProblem ??
+    countProblem("memories", memories);
+  const relationshipFault = syntaxProblem ?? relationshipProblem ??
+    countProblem("relationships", relationships);
+  const dimsText = !includesVectors
+    ? "no vectors"
+    : dims === null
+    ? "vectors"
+    : `${dims} dims`;
+  return {
+    digest: { sha256: hash.digest("hex"), bytes },
+    header: header ?? (syntaxProblem ? undefined : {
+      name: "header",
+      ok: false,
+      detail: "export.json has no metadata",
+      problem: { file: EXPORT_FILE, reason: "has no metadata header" },
+    }),
+    memoryCheck: memoryFault
+      ? {
+        name: "memories",
+        ok: false,
+        detail: `memories: ${memoryFault.reason}`,
+        problem: memoryFault,
+      }
+      : {
+        name: "memories",
+        ok: true,
+        detail: `${
+          memories.toLocaleString("en-US")
+        } memories valid (${dimsText}, unique ids)`,
+      },
+    relationshipCheck: relationshipFault
+      ? {
+        name: "relationships",
+        ok: false,
+        detail: `relationships: ${relationshipFault.reason}`,
+        problem: relationshipFault,
+      }
+      : {
+        name: "relationships",
+        ok: true,
+        detail: `${relationships.toLocaleString("en-US")} relationships valid`,
+      },
+    memories,
+    relationships,
+  };
+}
+
+function checkHeader(
+  value: unknown,
+  metadata: BackupMetadata | undefined,
+  line: number,
+): VerifyCheck {
+  const name = "header";
+  if (!metadata) {
+    return {
+      name,
+      ok: true,
+      detail: "export.json header read (metadata.json not usable)",
+    };
+  }
+  const { duration_ms: _, ...expected } = metadata;
+  if (canonical(value) !== canonical(expected)) {
+    return {
+      name,
+      ok: false,
+      detail: "export.json header disagrees with metadata.json",
+      problem: {
+        file: EXPORT_FILE,
+        line,
+        reason: "the metadata header differs from metadata.json",
+      },
+    };
+  }
+  return { name, ok: true, detail: "export.json header matches metadata.json" };
+}
+
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v) => {
+    if (v === null || typeof v !== "object" || Array.isArray(v)) return v;
+    return Object.fromEntries(
+      Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]]),
+    );
+  });
+}
+
+function checkSnapshot(
+  dir: string,
+  metadata: BackupMetadata,
+  entries: Map<string, EntryKind>,
+): VerifyCheck | undefined {
+  const name = "snapshot";
+  const file = metadata.relationships.snapshot;
+  if (file === null) {
+    return entries.has(SNAPSHOT_FILE)
+      ? {
+        name,
+        ok: false,
+        detail: "unexpected snapshot",
+        problem: {
+          file: SNAPSHOT_FILE,
+          reason:
+            "present, but metadata.json says there is no relationship store",
+        },
+      }
+      : undefined;
+  }
+  if (entries.get(file) !== "file") return undefined; // reported by "files"
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(`${dir}/${file}`, { readOnly: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    return {
+      name,
+      ok: false,
+      detail: "snapshot cannot be opened",
+      problem: { file, reason: errorMessage(error) },
+    };
+  }
+  try {
+    const check = db.prepare("pragma quick_check").get() as
+      | Record<string, unknown>
+      | undefined;
+    const verdict = check ? String(Object.values(check)[0]) : "no answer";
+    if (verdict !== "ok") {
+      return {
+        name,
+        ok: false,
+        detail: "snapshot is damaged",
+        problem: { file, reason: `SQLite quick_check: ${verdict}` },
+      };
+    }
+    const { tables, count } = countTables(db);
+    if (canonical(tables) !== canonical(metadata.relationships.tables)) {
+      return {
+        name,
+        ok: false,
+        detail: "snapshot tables differ from metadata",
+        problem: {
+          file,
+          reason: `tables ${canonical(tables)}, metadata.json says ${
+            canonical(metadata.relationships.tables)
+          }`,
+        },
+      };
+    }
+    if (count !== metadata.relationship_count) {
+      return {
+        name,
+        ok: false,
+        detail: "snapshot count differs",
+        problem: {
+          file,
+          reason:
+            `${RELATIONSHIPS_TABLE} holds ${count} rows, metadata.json says ${metadata.relationship_count}`,
+        },
+      };
+    }
+    const tableList = Object.entries(tables).map(([t, n]) =>
+      `${t} ${n.toLocaleString("en-US")}`
+    ).join(", ");
+    return {
+      name,
+      ok: true,
+      detail: `relationship snapshot intact (${tableList || "no tables"})`,
+    };
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    return {
+      name,
+      ok: false,
+      detail: "snapshot cannot be read",
+      problem: { file, reason: errorMessage(error) },
+    };
+  } finally {
+    db.close();
+  }
+}

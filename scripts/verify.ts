@@ -1,0 +1,83 @@
+#!/usr/bin/env -S deno run -q --allow-read=./backups
+/**
+ * `deno task verify DIR [--json]`
+ *
+ * Verifies a backup: checksums, required files, schemas, counts, unique ids,
+ * embedding lengths, and the relationship snapshot. Needs read access to the
+ * backup only. Exit codes: 0 valid, 1 not valid, 2 bad usage.
+ *
+ * @module
+ */
+
+import * as log from "../lib/log.ts";
+import { verifyBackup } from "../lib/verify.ts";
+import { UsageError } from "../lib/errors.ts";
+import {
+  EXIT_FAILURE,
+  EXIT_OK,
+  parseFlags,
+  printVerifyReport,
+  run,
+} from "../lib/_cli.ts";
+
+const HELP = `Usage: deno task verify DIR [--json]
+
+Verifies the backup in DIR: every file's SHA-256, the required files, the
+metadata and every record, counts, unique ids, embedding lengths, and the
+relationship snapshot.
+
+Options:
+  --json      print the report as JSON
+  -h, --help  show this help
+
+Exit codes: 0 valid, 1 not valid, 2 bad usage.`;
+
+/**
+ * Verifies a backup.
+ *
+ * @param args Command-line arguments.
+ * @returns The exit code.
+ */
+export async function main(args: string[]): Promise<number> {
+  let json = false;
+  return await run(async () => {
+    const { values, positionals } = parseFlags(args, {
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    }, 1);
+    if (values.help) {
+      log.info(HELP);
+      return EXIT_OK;
+    }
+    json = values.json ?? false;
+    const dir = positionals[0];
+    if (dir === undefined) {
+      throw new UsageError(
+        "DIR",
+        "Missing the backup directory: deno task verify DIR",
+      );
+    }
+    const report = await verifyBackup(dir, {
+      onProgress: json
+        ? undefined
+        : (n) => log.progress(`records ${log.count(n)}`),
+    });
+    log.clearProgress();
+    if (json) {
+      log.info(JSON.stringify({
+        ok: report.ok,
+        dir: report.dir,
+        memories: report.memories,
+        relationships: report.relationships,
+        problem: report.problem ?? null,
+        checks: report.checks,
+      }));
+    } else {
+      log.info(`Verifying ${dir}`);
+      printVerifyReport(report);
+    }
+    return report.ok ? EXIT_OK : EXIT_FAILURE;
+  }, { json: () => json });
+}
+
+if (import.meta.main) Deno.exitCode = await main(Deno.args);
