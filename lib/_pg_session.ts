@@ -38,7 +38,8 @@ export async function openPostgresSession(
     keep_alive: 60,
     backoff: () => 0,
     debug: false,
-    fetch_types: false,
+    // fetch_types: false makes reserve() hang (postgres.js 3.4.9).
+    fetch_types: true,
     publications: "alltables",
     target_session_attrs: undefined,
     onnotice: () => {},

@@ -10,7 +10,7 @@
  */
 
 import { UsageError } from "./errors.ts";
-import { redact, registerSecret } from "./redact.ts";
+import { registerSecret } from "./redact.ts";
 
 /** Parameters only libpq understands; never sent to the server. */
 const LIBPQ_ONLY = new Set([
@@ -205,11 +205,10 @@ export function parseDatabaseUrl(
   }
   const pooler = /-pooler\./i.test(host) || port === 6543 ||
     query.get("pgbouncer") === "true";
-  const display = redact(
-    `postgresql://${encodeURIComponent(user)}@${
-      host.includes(":") ? `[${host}]` : host
-    }:${port}/${encodeURIComponent(database)}`,
-  );
+  // Built from the parts, never from the URL: no password can be in it.
+  const display = `postgresql://${encodeURIComponent(user)}@${
+    host.includes(":") ? `[${host}]` : host
+  }:${port}/${encodeURIComponent(database)}`;
   return {
     host,
     port,

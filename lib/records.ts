@@ -37,6 +37,34 @@ export function rawRecordLine(record: RawRecord): string {
   return line + "}";
 }
 
+/** The payload keys a memory record lifts to the top level. */
+export const LIFTED_KEYS = {
+  content: "data",
+  created_at: "created_at",
+  heat: "heat",
+} as const;
+
+/**
+ * The payload of a memory record as JSON text: the inverse of the mapping a
+ * backup applies. Built from source text, so numbers keep every digit.
+ *
+ * @param record A raw memory record.
+ * @returns The payload text, or `null` when the payload was NULL (no
+ * `metadata` field).
+ */
+export function payloadFromRecord(record: RawRecord): string | null {
+  const metadata = record.get("metadata");
+  if (metadata === undefined) return null;
+  const lifted: string[] = [];
+  for (const [field, key] of Object.entries(LIFTED_KEYS)) {
+    const value = record.get(field);
+    if (value !== undefined) lifted.push(`${JSON.stringify(key)}:${value}`);
+  }
+  const inner = metadata.trim().slice(1, -1).trim();
+  if (inner !== "") lifted.push(inner);
+  return `{${lifted.join(",")}}`;
+}
+
 /** A memory: one row of the mem0 table. */
 export const MemoryRecordSchema = z.object({
   /** The row id as text. */

@@ -6,7 +6,11 @@
  * @module
  */
 
-const secrets = new Set<string>();
+const secrets = new Map<string, RegExp>();
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
 
 const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)([^/\s:@]*)(:[^@\s]*)?@/gi;
 
@@ -19,9 +23,14 @@ const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)([^/\s:@]*)(:[^@\s]*)?@/gi;
  */
 export function registerSecret(secret: string | undefined): void {
   if (secret === undefined || secret.length < 4) return;
-  secrets.add(secret);
-  const encoded = encodeURIComponent(secret);
-  if (encoded !== secret) secrets.add(encoded);
+  for (const form of new Set([secret, encodeURIComponent(secret)])) {
+    // Not inside a longer word: a password "postgres" must not turn
+    // "postgresql://" into "***ql://".
+    secrets.set(
+      form,
+      new RegExp(`(?<![A-Za-z0-9])${escapeRegExp(form)}(?![A-Za-z0-9])`, "g"),
+    );
+  }
 }
 
 /**
@@ -37,8 +46,8 @@ export function redact(text: string): string {
     (_m, scheme: string, user: string, pass: string | undefined) =>
       `${scheme}${user}${pass === undefined ? "" : ":***"}@`,
   );
-  for (const secret of secrets) {
-    if (out.includes(secret)) out = out.replaceAll(secret, "***");
+  for (const [secret, pattern] of secrets) {
+    if (out.includes(secret)) out = out.replace(pattern, "***");
   }
   return out;
 }

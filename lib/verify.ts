@@ -28,6 +28,7 @@ import {
   type Checksums,
   ChecksumsSchema,
   firstIssue,
+  LIFTED_KEYS,
   MemoryRecordSchema,
   RelationshipRecordSchema,
 } from "./records.ts";
@@ -379,6 +380,13 @@ export function memoryRecordProblem(
   const { embedding, ...rest } = value as Record<string, unknown>;
   const parsed = MemoryRecordSchema.safeParse(rest);
   if (!parsed.success) return firstIssue(parsed.error);
+  const metadata = parsed.data.metadata;
+  if (metadata) {
+    const clash = Object.values(LIFTED_KEYS).find((key) => key in metadata);
+    if (clash) {
+      return `metadata holds "${clash}", which belongs at the top of the record`;
+    }
+  }
   if (!includesVectors) {
     return "embedding" in value
       ? "holds an embedding, but the backup was made without vectors"

@@ -1,0 +1,200 @@
+/**
+ * Test databases: an embedded PGlite store on a temporary directory, and a
+ * Postgres server on the wire: PGlite served by pglite-socket on 127.0.0.1
+ * (a free port), or the server in `TEST_DATABASE_URL` when it is set (each
+ * test database then gets its own schema, dropped at the end).
+ *
+ * @module
+ */
+
+import { PGlite } from "@electric-sql/pglite";
+import { vector } from "@electric-sql/pglite-pgvector";
+import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
+import { parseDatabaseUrl } from "../lib/connection.ts";
+import { demoMemories, type DemoSize } from "../lib/demo_data.ts";
+import { openPostgresSession } from "../lib/_pg_session.ts";
+import type { SqlSession, TextRow } from "../lib/_sql.ts";
+
+/** A database a test can set up and inspect. */
+export interface TestDatabase {
+  /** Runs SQL for set-up or checks; never while a client is connected to a socket server. */
+  query(sql: string, params?: (string | null)[]): Promise<TextRow[]>;
+  /** The schema test tables go in. */
+  readonly schema: string;
+  /** Stops the server or closes the store; removes what the test made. */
+  close(): Promise<void>;
+}
+
+/** A database reachable over the Postgres wire protocol. */
+export interface WireDatabase extends TestDatabase {
+  /** The URL to connect to (`sslmode=disable` for the socket server). */
+  readonly url: string;
+  /** `socket` for pglite-socket, `external` for TEST_DATABASE_URL. */
+  readonly kind: "socket" | "external";
+  /** The port of the socket server. */
+  readonly port: number;
+  /** Stops the socket server while keeping the data (to drop connections). */
+  stopServer(): Promise<void>;
+}
+
+/**
+ * Starts a database on the wire.
+ *
+ * @param options `vector: false` leaves pgvector uninstalled.
+ * @returns The database.
+ */
+export async function startWireDatabase(
+  options: { vector?: boolean } = {},
+): Promise<WireDatabase> {
+  const external = Deno.env.get("TEST_DATABASE_URL");
+  if (external) return await externalDatabase(external, options);
+  const db = await PGlite.create({ extensions: { vector } });
+  if (options.vector ?? true) {
+    await db.exec("create extension if not exists vector");
+  }
+  const server = new PGLiteSocketServer({ db, port: 0, host: "127.0.0.1" });
+  await server.start();
+  const port = Number(server.getServerConn().split(":").pop());
+  let stopped = false;
+  return {
+    url:
+      `postgres://postgres:postgres@127.0.0.1:${port}/postgres?sslmode=disable`,
+    kind: "socket",
+    port,
+    schema: "public",
+    async query(sql, params = []) {
+      return (await db.query<TextRow>(sql, params, { rowMode: "array" })).rows;
+    },
+    async stopServer() {
+      if (stopped) return;
+      stopped = true;
+      await server.stop();
+    },
+    async close() {
+      if (!stopped) await server.stop();
+      stopped = true;
+      await db.close();
+    },
+  };
+}
+
+async function externalDatabase(
+  url: string,
+  options: { vector?: boolean },
+): Promise<WireDatabase> {
+  const settings = parseDatabaseUrl(url, "TEST_DATABASE_URL");
+  const schema = `memkeep_test_${
+    crypto.randomUUID().replaceAll("-", "").slice(0, 12)
+  }`;
+  const withSession = async <T>(
+    fn: (s: SqlSession) => Promise<T>,
+  ): Promise<T> => {
+    const session = await openPostgresSession(settings);
+    try {
+      return await fn(session);
+    } finally {
+      await session.close();
+    }
+  };
+  await withSession(async (s) => {
+    if (options.vector ?? true) {
+      await s.query("create extension if not exists vector");
+    }
+    await s.query(`create schema ${schema}`);
+  });
+  return {
+    url,
+    kind: "external",
+    port: settings.port,
+    schema,
+    query: (sql, params = []) => withSession((s) => s.query(sql, params)),
+    async stopServer() {
+      throw new Error("cannot stop an external server");
+    },
+    async close() {
+      await withSession((s) => s.query(`drop schema ${schema} cascade`));
+    },
+  };
+}
+
+/**
+ * Opens (creating) an embedded store on a directory.
+ *
+ * @param dataDir The PGlite data directory.
+ * @returns The store; close it before memkeep opens the same directory.
+ */
+export async function openEmbeddedStore(
+  dataDir: string,
+): Promise<TestDatabase> {
+  const db = await PGlite.create({ dataDir, extensions: { vector } });
+  await db.exec("create extension if not exists vector");
+  return {
+    schema: "public",
+    async query(sql, params = []) {
+      return (await db.query<TextRow>(sql, params, { rowMode: "array" })).rows;
+    },
+    async close() {
+      await db.close();
+    },
+  };
+}
+
+/**
+ * Creates a mem0 table and fills it with demo memories.
+ *
+ * @param db The database.
+ * @param table Qualified table name, e.g. `public.memories`.
+ * @param size How many, which dimension, which seed.
+ * @param options `idType` (default `uuid`).
+ * @returns The number of rows.
+ */
+export async function seedMemories(
+  db: TestDatabase,
+  table: string,
+  size: DemoSize,
+  options: { idType?: string } = {},
+): Promise<number> {
+  await db.query(
+    `create table ${table} (id ${
+      options.idType ?? "uuid"
+    } primary key, vector vector(${size.dims}), payload jsonb)`,
+  );
+  let values: string[] = [];
+  let params: string[] = [];
+  let n = 0;
+  const flush = async () => {
+    if (values.length === 0) return;
+    await db.query(
+      `insert into ${table} (id, vector, payload) values ${values.join(",")}`,
+      params,
+    );
+    values = [];
+    params = [];
+  };
+  for (const m of demoMemories(size)) {
+    const i = params.length;
+    values.push(`($${i + 1}, $${i + 2}::vector, $${i + 3}::jsonb)`);
+    params.push(m.id, m.vector, m.payload);
+    n++;
+    if (values.length === 100) await flush();
+  }
+  await flush();
+  return n;
+}
+
+/**
+ * A digest of every row of a table, to prove it did not change.
+ *
+ * @param db The database.
+ * @param table Qualified table name.
+ * @returns An MD5 over the rows in id order.
+ */
+export async function tableDigest(
+  db: TestDatabase,
+  table: string,
+): Promise<string> {
+  const rows = await db.query(
+    `select count(*)::text || ':' || coalesce(md5(string_agg(id::text || '|' || coalesce(vector::text, '-') || '|' || coalesce(payload::text, '-'), ',' order by id::text)), '') from ${table}`,
+  );
+  return rows[0]![0]!;
+}

@@ -1,0 +1,163 @@
+/**
+ * Helpers shared by the tests: temporary directories, config for a test
+ * store, reading a backup's records back.
+ *
+ * @module
+ */
+
+import { type Config, resolveConfig } from "../lib/config.ts";
+import { EXPORT_FILE } from "../lib/format.ts";
+import {
+  type ExportEntry,
+  fileChunks,
+  readExport,
+} from "../lib/json_reader.ts";
+import { recordFields } from "../lib/_json_scan.ts";
+import type { RawRecord } from "../lib/records.ts";
+
+/** The repository root. */
+export const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+/**
+ * Runs `fn` with a new temporary directory, removed afterwards.
+ *
+ * @param fn The test body.
+ * @returns What `fn` returns.
+ */
+export async function withTempDir<T>(
+  fn: (dir: string) => Promise<T>,
+): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "memkeep-test-" });
+  try {
+    return await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * Settings as a user would give them in the environment.
+ *
+ * @param env Environment variables.
+ * @param flags Flags.
+ * @returns The resolved config.
+ */
+export function configFrom(
+  env: Record<string, string>,
+  flags: Parameters<typeof resolveConfig>[0] = {},
+): Config {
+  const config = resolveConfig(flags, (name) => env[name]);
+  // The default relationship store is relative to the working directory;
+  // tests never read the developer's ./data.
+  return config.relationships.explicit ? config : {
+    ...config,
+    relationships: {
+      path: "/nonexistent/memkeep-test/relationships.db",
+      explicit: false,
+    },
+  };
+}
+
+/**
+ * Every entry of a backup's `export.json`.
+ *
+ * @param dir The backup directory.
+ * @returns The entries in order.
+ */
+export async function exportEntries(dir: string): Promise<ExportEntry[]> {
+  const out: ExportEntry[] = [];
+  for await (const entry of readExport(fileChunks(`${dir}/${EXPORT_FILE}`))) {
+    out.push(entry);
+  }
+  return out;
+}
+
+/**
+ * The raw memory records of a backup.
+ *
+ * @param dir The backup directory.
+ * @returns Each memory's fields as source text.
+ */
+export async function memoryRecords(dir: string): Promise<RawRecord[]> {
+  return (await exportEntries(dir)).filter((e) => e.section === "memories").map(
+    (e) => recordFields(e.text),
+  );
+}
+
+/**
+ * Runs a command and captures its output.
+ *
+ * @param cmd The program.
+ * @param args Its arguments.
+ * @param options Working directory and environment.
+ * @returns Exit code, stdout and stderr.
+ */
+export async function runCommand(
+  cmd: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; clearEnv?: boolean } =
+    {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const output = await new Deno.Command(cmd, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.clearEnv ? { clearEnv: true } : {}),
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/**
+ * The float32 values of a pgvector text form, for bit-exact comparison.
+ *
+ * @param text `[1,2,3]`.
+ * @returns The bytes of the float32 array.
+ */
+export function float32Bytes(text: string): Uint8Array {
+  return new Uint8Array(Float32Array.from(JSON.parse(text) as number[]).buffer);
+}
+
+/**
+ * Asserts that `fn` rejects with an instance of `ErrorClass` whose message
+ * matches `pattern`.
+ *
+ * @param fn The call.
+ * @param ErrorClass The expected class.
+ * @param pattern The expected message.
+ * @returns The error.
+ */
+export async function assertRejectsWith<E extends Error>(
+  fn: () => Promise<unknown>,
+  // deno-lint-ignore no-explicit-any
+  ErrorClass: new (...args: any[]) => E,
+  pattern: RegExp,
+): Promise<E> {
+  try {
+    await fn();
+  } catch (error) {
+    if (!(error instanceof ErrorClass)) {
+      throw new Error(
+        `expected ${ErrorClass.name}, got ${
+          error instanceof Error
+            ? `${error.name}: ${error.message}`
+            : String(error)
+        }`,
+      );
+    }
+    if (!pattern.test(error.message)) {
+      throw new Error(
+        `message ${JSON.stringify(error.message)} does not match ${pattern}`,
+      );
+    }
+    return error;
+  }
+  throw new Error(`expected a ${ErrorClass.name}, but it did not fail`);
+}
