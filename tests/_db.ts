@@ -108,8 +108,8 @@ async function externalDatabase(
     port: settings.port,
     schema,
     query: (sql, params = []) => withSession((s) => s.query(sql, params)),
-    async stopServer() {
-      throw new Error("cannot stop an external server");
+    stopServer() {
+      return Promise.reject(new Error("cannot stop an external server"));
     },
     async close() {
       await withSession((s) => s.query(`drop schema ${schema} cascade`));
