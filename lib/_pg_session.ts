@@ -53,6 +53,7 @@ export async function openPostgresSession(
     await reserved.unsafe("select 1");
   } catch (error) {
     await sql.end({ timeout: 0 }).catch(() => {});
+    if (error instanceof Deno.errors.NotCapable) throw error;
     throw new StoreError(
       `Cannot connect to ${settings.display}: ${
         describeConnectError(error, settings)

@@ -8,6 +8,7 @@
 import { PGlite } from "@electric-sql/pglite";
 import { vector } from "@electric-sql/pglite-pgvector";
 import { StoreError } from "./errors.ts";
+import { describeFsError } from "./_fs.ts";
 import type { SqlSession, TextRow } from "./_sql.ts";
 
 /**
@@ -28,7 +29,16 @@ export async function openPgliteSession(
       `No embedded store at "${dataDir}": run "deno task demo" to create one, or set DATABASE_URL`,
     );
   }
-  const db = await PGlite.create({ dataDir, extensions: { vector } });
+  let db: PGlite;
+  try {
+    db = await PGlite.create({ dataDir, extensions: { vector } });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    throw new StoreError(
+      `Cannot open the embedded store "${dataDir}": ${describeFsError(error)}`,
+      { cause: error },
+    );
+  }
   let closed = false;
   return {
     db,

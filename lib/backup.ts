@@ -95,17 +95,22 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   const { config } = options;
   const now = options.now ?? (() => new Date());
   const started = now();
-  const startedMs = performance.now();
   const dir = config.backupDir;
   try {
-    const result = await runBackup(options, started, startedMs);
-    await appendLog(dir, started, "OK", result.name, {
-      memories: result.metadata.memory_count,
-      relationships: result.metadata.relationship_count,
-      bytes: result.bytes,
-      combined: result.checksums.combined,
-      duration_ms: Math.round(result.metadata.duration_ms),
-    });
+    const result = await runBackup(options, now);
+    await appendLog(
+      dir,
+      new Date(result.metadata.created_at),
+      "OK",
+      result.name,
+      {
+        memories: result.metadata.memory_count,
+        relationships: result.metadata.relationship_count,
+        bytes: result.bytes,
+        combined: result.checksums.combined,
+        duration_ms: Math.round(result.metadata.duration_ms),
+      },
+    );
     return result;
   } catch (error) {
     await appendLog(dir, started, "FAILED", "-", {
@@ -117,13 +122,11 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
 
 async function runBackup(
   options: BackupOptions,
-  started: Date,
-  startedMs: number,
+  now: () => Date,
 ): Promise<BackupResult> {
   const { config } = options;
   const dir = config.backupDir;
-  const name = backupName(started);
-  const finalPath = `${dir}/${name}`;
+  const startedMs = performance.now();
   const progress = options.onProgress ?? (() => {});
 
   try {
@@ -135,12 +138,6 @@ async function runBackup(
       { cause: error },
     );
   }
-  if (await exists(finalPath)) {
-    throw new BackupError(
-      finalPath,
-      `Cannot back up: "${finalPath}" already exists (one backup per second)`,
-    );
-  }
   const relationshipSource = await relationshipSourceOf(
     config,
     options.onWarning,
@@ -148,6 +145,15 @@ async function runBackup(
 
   progress("connecting");
   const store = await openMemoryStore(config.store);
+  let started: Date;
+  try {
+    started = await freeMoment(dir, now);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const name = backupName(started);
+  const finalPath = `${dir}/${name}`;
   const temp = `${dir}/${TEMP_PREFIX}${name}-${Deno.pid}`;
   let tempMade = false;
   try {
@@ -291,6 +297,22 @@ async function runBackup(
     );
   } finally {
     if (tempMade) await removeQuietly(temp);
+  }
+}
+
+/**
+ * The moment that names the backup: now, or the next second when a backup
+ * already has this second's name (names have one-second resolution).
+ */
+async function freeMoment(dir: string, now: () => Date): Promise<Date> {
+  for (let attempt = 0;; attempt++) {
+    const moment = now();
+    const path = `${dir}/${backupName(moment)}`;
+    if (!(await exists(path))) return moment;
+    if (attempt === 2) {
+      throw new BackupError(path, `Cannot back up: "${path}" already exists`);
+    }
+    await new Promise((r) => setTimeout(r, 1001 - (moment.getTime() % 1000)));
   }
 }
 

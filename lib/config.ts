@@ -100,7 +100,7 @@ const userSchema = z.string().min(1, "must not be empty").max(
   "must be at most 512 characters",
 )
   .refine(
-    (value) => ![...value].some((ch) => ch.charCodeAt(0) < 0x20),
+    (value) => !/\p{Cc}/u.test(value),
     "must not contain control characters",
   );
 

@@ -136,7 +136,22 @@ export function parseDatabaseUrl(
       `Invalid ${setting}: not a URL (expected postgres://user:password@host:5432/database)`,
     );
   }
-  const password = decodeURIComponent(parsed.password);
+  // Register the secret in every spelling before anything can fail.
+  registerSecret(parsed.password);
+  registerSecret(parsed.searchParams.get("password") ?? undefined);
+  const decode = (part: string, what: string): string => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw new UsageError(
+        setting,
+        `Invalid ${setting}: the ${what} has a malformed %-escape`,
+      );
+    }
+  };
+  // libpq also takes the password as a parameter: ?password=…
+  const password = decode(parsed.password, "password") ||
+    (parsed.searchParams.get("password") ?? "");
   registerSecret(password);
   if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
     throw new UsageError(
@@ -157,11 +172,12 @@ export function parseDatabaseUrl(
     );
   }
   const port = parsed.port === "" ? 5432 : Number(parsed.port);
-  const user = decodeURIComponent(parsed.username);
+  const user = decode(parsed.username, "user name");
   if (user === "") {
     throw new UsageError(setting, `Invalid ${setting}: it names no user`);
   }
-  const database = decodeURIComponent(parsed.pathname.replace(/^\//, "")) ||
+  const database =
+    decode(parsed.pathname.replace(/^\//, ""), "database name") ||
     user;
   const query = parsed.searchParams;
   const sslmode = query.get("sslmode") ?? undefined;

@@ -28,7 +28,7 @@ export function registerSecret(secret: string | undefined): void {
     // "postgresql://" into "***ql://".
     secrets.set(
       form,
-      new RegExp(`(?<![A-Za-z0-9])${escapeRegExp(form)}(?![A-Za-z0-9])`, "g"),
+      new RegExp(`(?<![\\w])${escapeRegExp(form)}(?![\\w])`, "g"),
     );
   }
 }

@@ -60,7 +60,9 @@ export async function snapshotRelationships(
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) throw error;
     throw new StoreError(
-      `Cannot copy relationship store "${source}": ${sqliteReason(error)}`,
+      `Cannot copy relationship store "${source}" into the backup: ${
+        sqliteReason(error)
+      }`,
       { cause: error },
     );
   } finally {
@@ -196,5 +198,8 @@ export function sqliteReason(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   if (/not a database/i.test(message)) return "it is not a SQLite database";
   if (/unable to open/i.test(message)) return "the file cannot be opened";
+  if (/disk I\/O error/i.test(message)) {
+    return "disk I/O error (is the disk full?)";
+  }
   return message.replace(/\s+/g, " ");
 }

@@ -401,9 +401,10 @@ export function memoryRecordProblem(
   for (let i = 0; i < embedding.length; i++) {
     const x = embedding[i];
     if (typeof x !== "number" || !Number.isFinite(x)) {
-      return `embedding[${i}] is ${
-        JSON.stringify(x) ?? String(x)
-      }, not a finite number`;
+      const shown = typeof x === "number"
+        ? String(x)
+        : JSON.stringify(x) ?? String(x);
+      return `embedding[${i}] is ${shown}, not a finite number`;
     }
   }
   return undefined;

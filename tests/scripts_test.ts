@@ -1,0 +1,433 @@
+import assert from "node:assert/strict";
+import denoJson from "../deno.json" with { type: "json" };
+import { BACKUP_NAME, LOG_FILE, TEMP_PREFIX } from "../lib/format.ts";
+import { startFakeAuthServer } from "./_fake_pg.ts";
+import { seedMemories, startWireDatabase } from "./_db.ts";
+import { type Checkout, makeCheckout, ownLines } from "./_checkout.ts";
+import { ROOT } from "./_helpers.ts";
+
+type PermissionSet = {
+  read?: string[] | boolean;
+  write?: string[] | boolean;
+  net?: string[] | boolean;
+  env?: string[] | { allow?: string[]; ignore?: string[] };
+};
+
+/** The command-line flags equivalent to a permission set in deno.json. */
+function flagsOf(set: PermissionSet): string[] {
+  const flags: string[] = [];
+  const list = (name: string, value: string[] | boolean | undefined) => {
+    if (value === true) flags.push(`--allow-${name}`);
+    else if (Array.isArray(value) && value.length > 0) {
+      flags.push(`--allow-${name}=${value.join(",")}`);
+    }
+  };
+  list("read", set.read);
+  list("write", set.write);
+  list("net", set.net);
+  if (Array.isArray(set.env)) list("env", set.env);
+  else if (set.env) {
+    list("env", set.env.allow);
+    if (set.env.ignore?.length) {
+      flags.push(`--ignore-env=${set.env.ignore.join(",")}`);
+    }
+  }
+  return flags.sort();
+}
+
+const SETS = denoJson.permissions as unknown as Record<string, PermissionSet>;
+const SCRIPTS = ["demo", "backup", "verify", "grants"];
+
+function backupsIn(dir: string): string[] {
+  try {
+    return [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
+      BACKUP_NAME.test(n)
+    ).sort();
+  } catch {
+    return [];
+  }
+}
+
+function tempsIn(dir: string): string[] {
+  try {
+    return [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
+      n.startsWith(TEMP_PREFIX)
+    );
+  } catch {
+    return [];
+  }
+}
+
+Deno.test("every script's shebang grants exactly its permission set, and no task grants everything", async (t) => {
+  for (const script of SCRIPTS) {
+    await t.step(script, async () => {
+      const first = (await Deno.readTextFile(`${ROOT}/scripts/${script}.ts`))
+        .split("\n")[0]!;
+      assert.match(first, /^#!\/usr\/bin\/env -S deno run -q /);
+      const shebang = first.split(" ").filter((f) => f.startsWith("--")).sort();
+      assert.deepEqual(shebang, flagsOf(SETS[script]!));
+    });
+  }
+  const tasks = Object.values(denoJson.tasks).map((t) => t.command).join("\n");
+  assert.doesNotMatch(tasks, /\s(-A|--allow-all|--allow-run)\b/);
+  for (const script of SCRIPTS.filter((s) => s !== "grants")) {
+    assert.match(
+      tasks,
+      new RegExp(`-P=${script} .*scripts/${script}\\.ts`),
+      `the ${script} task uses -P=${script}`,
+    );
+  }
+});
+
+Deno.test("the commands work as a user runs them, with their production permissions", async (t) => {
+  const checkout = await makeCheckout();
+  const db = await startWireDatabase();
+  try {
+    await t.step(
+      "deno task demo creates the embedded store, backs it up and verifies it",
+      async () => {
+        const run = await checkout.deno([
+          "task",
+          "demo",
+          "--memories",
+          "60",
+          "--dims",
+          "32",
+          "--relationships",
+          "20",
+        ]);
+        assert.equal(run.code, 0, run.stderr);
+        assert.match(
+          run.stdout,
+          /Embedded store: \.\/data\/pglite \(created: 60 memories × 32 dims/,
+        );
+        assert.match(
+          run.stdout,
+          /✓ Backed up 60 memories and 20 relationships to \.\/backups\/memory_\d{8}_\d{6}/,
+        );
+        assert.match(
+          run.stdout,
+          /Backup is valid: 60 memories, 20 relationships\./,
+        );
+        assert.equal(backupsIn(`${checkout.dir}/backups`).length, 1);
+        assert.deepEqual(ownLines(run.stderr), []);
+      },
+    );
+
+    await t.step(
+      "deno task verify checks a backup with read access to the backups only",
+      async () => {
+        const [name] = backupsIn(`${checkout.dir}/backups`);
+        const run = await checkout.deno(["task", "verify", `backups/${name}`]);
+        assert.equal(run.code, 0, run.stderr);
+        for (
+          const check of [
+            "files",
+            "checksums",
+            "metadata",
+            "header",
+            "memories",
+            "relationships",
+            "snapshot",
+          ]
+        ) {
+          assert.match(run.stdout, new RegExp(`^✓ ${check}: `, "m"));
+        }
+        const json = await checkout.deno([
+          "task",
+          "verify",
+          `backups/${name}`,
+          "--json",
+        ]);
+        assert.equal(JSON.parse(json.stdout).ok, true);
+      },
+    );
+
+    await t.step(
+      "verify, run with its production permissions, cannot write, open a socket or read elsewhere",
+      async () => {
+        const [name] = backupsIn(`${checkout.dir}/backups`);
+        const run = await checkout.deno([
+          "run",
+          "-q",
+          "-P=verify",
+          "--preload",
+          "tests/testdata/permission_probe.ts",
+          "scripts/verify.ts",
+          `backups/${name}`,
+        ]);
+        assert.equal(run.code, 0, run.stderr);
+        const probe = JSON.parse(/PROBE (.*)/.exec(run.stderr)![1]!);
+        assert.deepEqual(probe, {
+          "write inside the granted directory": "NotCapable",
+          "read outside the grant": "NotCapable",
+          "open a socket": "NotCapable",
+          "read an environment variable": "NotCapable",
+          "run a program": "NotCapable",
+        });
+        const strict = await checkout.deno([
+          "run",
+          "-q",
+          `--allow-read=backups/${name}`,
+          "scripts/verify.ts",
+          `backups/${name}`,
+        ]);
+        assert.equal(strict.code, 0, "read access to the one backup is enough");
+        const elsewhere = await checkout.deno(["task", "verify", "/etc"]);
+        assert.equal(elsewhere.code, 1);
+        assert.deepEqual(ownLines(elsewhere.stderr), [
+          'Error: Not permitted: Requires read access to "/etc" (memkeep runs with least privilege; see README "Permissions" for the flag to add)',
+        ]);
+      },
+    );
+
+    const table = `${db.schema}.thanos_memories`;
+    await seedMemories(db, table, { memories: 40, dims: 16 });
+    const wire = { DATABASE_URL: db.url, MEMORY_TABLE: table };
+    const big = `${db.schema}.big_memories`; // about 12 MB of export.json
+    await seedMemories(db, big, { memories: 3000, dims: 384 });
+
+    await t.step(
+      "deno task backup over the wire gets network access to the database host only",
+      async () => {
+        const grants = await checkout.deno([
+          "run",
+          "-q",
+          "-P=grants",
+          "scripts/grants.ts",
+          "backup",
+        ], wire);
+        assert.equal(grants.stdout.trim(), `--allow-net=127.0.0.1:${db.port}`);
+        const run = await checkout.deno(["task", "backup", "--json"], wire);
+        assert.equal(run.code, 0, run.stderr);
+        const result = JSON.parse(run.stdout);
+        assert.equal(result.ok, true);
+        assert.equal(result.memory_count, 40);
+        assert.equal(result.verified, true);
+        assert.match(result.name, BACKUP_NAME);
+        const verify = await checkout.deno([
+          "task",
+          "verify",
+          `backups/${result.name}`,
+        ]);
+        assert.equal(verify.code, 0, verify.stdout);
+        // The same permissions refuse any other host.
+        const other = await checkout.deno(
+          [
+            "run",
+            "-q",
+            "-P=backup",
+            `--allow-net=127.0.0.1:${db.port}`,
+            "scripts/backup.ts",
+          ],
+          { ...wire, DATABASE_URL: db.url.replace(`:${db.port}/`, ":1/") },
+        );
+        assert.equal(other.code, 1);
+        assert.match(
+          ownLines(other.stderr).join("\n"),
+          /^Error: Not permitted: Requires net access to "127\.0\.0\.1:1"/,
+        );
+      },
+    );
+
+    await t.step(
+      "bad usage exits 2 with one line naming the flag or setting",
+      async () => {
+        const cases: [string[], Record<string, string>, RegExp][] = [
+          [
+            ["scripts/backup.ts", "--bogus"],
+            {},
+            /^Error: Unknown option '--bogus'/,
+          ],
+          [
+            ["scripts/backup.ts"],
+            { MEMORY_TABLE: "x; drop table y" },
+            /^Error: Invalid MEMORY_TABLE "x; drop table y": /,
+          ],
+          [
+            ["scripts/backup.ts", "--table", "a.b.c"],
+            {},
+            /^Error: Invalid --table "a\.b\.c": /,
+          ],
+          [["scripts/backup.ts"], {
+            DATABASE_URL: "mysql://u:hunter2hunter2@h/db",
+          }, /^Error: Invalid DATABASE_URL: scheme "mysql"/],
+          [["scripts/verify.ts"], {}, /^Error: Missing the backup directory/],
+          [
+            ["scripts/demo.ts", "--memories", "lots"],
+            {},
+            /^Error: Invalid --memories "lots": must be a whole number/,
+          ],
+        ];
+        for (const [args, env, expected] of cases) {
+          const script = args[0]!.replace(/^scripts\/|\.ts$/g, "");
+          const run = await checkout.deno([
+            "run",
+            "-q",
+            `-P=${script}`,
+            ...args,
+          ], env);
+          assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
+          const lines = ownLines(run.stderr);
+          assert.equal(lines.length, 1, run.stderr);
+          assert.match(lines[0]!, expected);
+          assert.ok(
+            !run.stderr.includes("hunter2hunter2"),
+            "no password in the message",
+          );
+        }
+      },
+    );
+
+    await t.step(
+      "a wrong password fails in one line and is never echoed",
+      async () => {
+        const fake = startFakeAuthServer();
+        try {
+          const sentinel = "S3ntinel-Pa55w0rd-do-not-print";
+          const before = await Deno.readTextFile(
+            `${checkout.dir}/backups/${LOG_FILE}`,
+          );
+          const run = await checkout.deno(["task", "backup"], {
+            DATABASE_URL:
+              `postgres://me:${sentinel}@127.0.0.1:${fake.port}/db?sslmode=disable`,
+          });
+          assert.equal(run.code, 1);
+          assert.deepEqual(ownLines(run.stderr), [
+            `Error: Cannot connect to postgresql://me@127.0.0.1:${fake.port}/db: password authentication failed for user "me"`,
+          ]);
+          assert.ok(
+            fake.passwords.includes(sentinel),
+            "the password reached the server",
+          );
+          const log = await Deno.readTextFile(
+            `${checkout.dir}/backups/${LOG_FILE}`,
+          );
+          assert.ok(log.length > before.length, "the failure is logged");
+          for (const text of [run.stdout, run.stderr, log]) {
+            assert.ok(!text.includes(sentinel));
+          }
+        } finally {
+          await fake.close();
+        }
+      },
+    );
+
+    await t.step(
+      "an unreachable host and a missing table fail in one line, leaving no backup",
+      async () => {
+        const count = backupsIn(`${checkout.dir}/backups`).length;
+        const cases: [Record<string, string>, RegExp][] = [
+          [
+            { DATABASE_URL: "postgres://me:pw@127.0.0.1:1/db?sslmode=disable" },
+            /connection refused/,
+          ],
+          [
+            { DATABASE_URL: "postgres://me:pw@no-such-host.invalid:5432/db" },
+            /host "no-such-host\.invalid" not found/,
+          ],
+          [
+            { DATABASE_URL: db.url, MEMORY_TABLE: `${db.schema}.nope` },
+            /table ".*nope": it does not exist/,
+          ],
+        ];
+        for (const [env, expected] of cases) {
+          const run = await checkout.deno(["task", "backup"], env);
+          assert.equal(run.code, 1, run.stderr);
+          const lines = ownLines(run.stderr);
+          assert.equal(lines.length, 1, run.stderr);
+          assert.match(lines[0]!, expected);
+        }
+        assert.equal(backupsIn(`${checkout.dir}/backups`).length, count);
+        assert.deepEqual(tempsIn(`${checkout.dir}/backups`), []);
+      },
+    );
+
+    await t.step(
+      "a full disk (file size limit) fails in one line and leaves nothing behind",
+      async () => {
+        const count = backupsIn(`${checkout.dir}/backups`).length;
+        const script =
+          `trap '' XFSZ; ulimit -f 1024; exec "$0" run -q -P=backup --allow-net=127.0.0.1:${db.port} scripts/backup.ts`;
+        const run = await new Deno.Command("bash", {
+          args: ["-c", script, Deno.execPath()],
+          cwd: checkout.dir,
+          env: { NO_COLOR: "1", ...wire, MEMORY_TABLE: big },
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const stderr = new TextDecoder().decode(run.stderr);
+        assert.equal(run.code, 1, stderr);
+        assert.deepEqual(ownLines(stderr), [
+          'Error: Cannot write backup in "./backups": file too large (size limit reached)',
+        ]);
+        assert.equal(backupsIn(`${checkout.dir}/backups`).length, count);
+        assert.deepEqual(tempsIn(`${checkout.dir}/backups`), []);
+      },
+    );
+
+    await t.step(
+      "a backup killed mid-run leaves no final backup, and the next one works",
+      async () => {
+        await killMidBackup(checkout, db.port, { ...wire, MEMORY_TABLE: big });
+      },
+    );
+  } finally {
+    await db.close();
+    await checkout.remove();
+  }
+});
+
+async function killMidBackup(
+  checkout: Checkout,
+  port: number,
+  env: Record<string, string>,
+) {
+  const before = backupsIn(`${checkout.dir}/backups`);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-q",
+      "-P=backup",
+      `--allow-net=127.0.0.1:${port}`,
+      "scripts/backup.ts",
+    ],
+    cwd: checkout.dir,
+    env,
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let killedWith = "";
+  for (let i = 0; i < 2000 && !killedWith; i++) {
+    const temp = tempsIn(`${checkout.dir}/backups`)[0];
+    if (temp) {
+      try {
+        const size =
+          Deno.statSync(`${checkout.dir}/backups/${temp}/export.json`).size;
+        if (size > 0) {
+          child.kill("SIGKILL");
+          killedWith = `${size} bytes written`;
+        }
+      } catch {
+        // not created yet
+      }
+    }
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  const status = await child.status;
+  assert.ok(killedWith, "the backup was killed while writing");
+  assert.equal(status.signal, "SIGKILL");
+  assert.deepEqual(
+    backupsIn(`${checkout.dir}/backups`),
+    before,
+    "no directory under a final backup name",
+  );
+  assert.equal(
+    tempsIn(`${checkout.dir}/backups`).length,
+    1,
+    "the partial backup keeps its temporary name",
+  );
+  const next = await checkout.deno(["task", "backup"], env);
+  assert.equal(next.code, 0, next.stderr);
+  assert.equal(backupsIn(`${checkout.dir}/backups`).length, before.length + 1);
+}
