@@ -161,6 +161,9 @@ type State =
 
 const SECTIONS: readonly string[] = ["metadata", "memories", "relationships"];
 
+/** No value may be larger than this (V8 strings stop at about 512 MiB). */
+export const MAX_VALUE_CHARS = 256 * 1024 * 1024;
+
 /**
  * A streaming scanner for `{"metadata": {...}, "memories": [...],
  * "relationships": [...]}` in any valid layout (any whitespace, any key
@@ -252,7 +255,7 @@ export class ExportScanner {
         case "key-or-end":
         case "key": {
           if (c === CLOSE_BRACE && this.#state === "key-or-end") {
-            this.#state = "done";
+            this.#end();
             break;
           }
           if (c !== QUOTE) this.#fail("expected a key");
@@ -300,7 +303,10 @@ export class ExportScanner {
           break;
         case "element-or-close":
         case "element":
-          if (c === CLOSE_BRACKET && this.#state === "element-or-close") {
+          if (c === CLOSE_BRACKET) {
+            if (this.#state === "element") {
+              this.#fail(`trailing comma before ']' in ${this.#section}`);
+            }
             this.#state = "after-value";
             break;
           }
@@ -321,7 +327,7 @@ export class ExportScanner {
           break;
         case "after-value":
           if (c === COMMA) this.#state = "key";
-          else if (c === CLOSE_BRACE) this.#state = "done";
+          else if (c === CLOSE_BRACE) this.#end();
           else this.#fail("expected ',' or '}' after a value");
           break;
         case "done":
@@ -333,6 +339,12 @@ export class ExportScanner {
     if (this.#state === "in-value" || this.#state === "in-element") {
       this.#buffer = text.slice(this.#valueStart);
       this.#valueStart = 0;
+      if (this.#buffer.length > MAX_VALUE_CHARS) {
+        throw new ScanError(
+          `a value begun on line ${this.#valueLine} is larger than ${MAX_VALUE_CHARS} characters`,
+          this.#valueLine,
+        );
+      }
     } else {
       this.#buffer = text.slice(consumed);
     }
@@ -354,6 +366,18 @@ export class ExportScanner {
       );
     }
     return this.#seen;
+  }
+
+  #end(): void {
+    const missing = SECTIONS.filter((s) =>
+      !this.#seen.includes(s as ExportSection)
+    );
+    if (missing.length > 0) {
+      this.#fail(
+        `the document has no ${missing.map((m) => `"${m}"`).join(", ")}`,
+      );
+    }
+    this.#state = "done";
   }
 
   #fail(reason: string): never {

@@ -30,8 +30,8 @@ export interface ExportEntry {
   readonly line: number;
 }
 
-/** No record may be larger than this (V8 strings stop at about 512 MiB). */
-export const MAX_RECORD_CHARS = 256 * 1024 * 1024;
+/** A line longer than this is not memkeep's layout: the scanner takes over. */
+const HANDOVER_CHARS = 16 * 1024 * 1024;
 
 type Fast =
   | "header"
@@ -89,12 +89,14 @@ export async function* readExport(
   bytes: AsyncIterable<Uint8Array>,
   file = EXPORT_FILE,
 ): AsyncGenerator<ExportEntry> {
-  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  // A leading byte-order mark is dropped, as RFC 8259 allows.
+  const decoder = new TextDecoder("utf-8", { fatal: true });
   let fast = "header" as Fast;
   let scanner: ExportScanner | undefined;
   let carry = "";
   let line = 0;
   let bytesRead = 0;
+  let byteLines = 1; // the line the next undecoded byte is on
 
   const fromScanner = function* (
     values: ScannedValue[],
@@ -125,6 +127,7 @@ export async function* readExport(
           return false;
         }
         const body = text.slice(HEADER_PREFIX.length, -1);
+        if (!body.startsWith("{") || !body.endsWith("}")) return false;
         const parsed = tryParse(body);
         if (!parsed.ok) return false;
         out.push({
@@ -166,7 +169,9 @@ export async function* readExport(
         }
         const more = text.endsWith(",");
         const body = more ? text.slice(0, -1) : text;
-        if (!body.startsWith("{")) return false;
+        // Anything but exactly {…} (e.g. trailing spaces) goes to the scanner,
+        // which keeps the exact text of the value.
+        if (!body.startsWith("{") || !body.endsWith("}")) return false;
         const parsed = tryParse(body);
         if (!parsed.ok) return false;
         out.push({ section, text: body, value: parsed.value, line });
@@ -180,9 +185,17 @@ export async function* readExport(
     try {
       return decoder.decode(chunk, { stream });
     } catch {
+      const at = Math.max(0, firstInvalidUtf8(chunk));
+      let lineOfByte = byteLines;
+      for (
+        let i = chunk.indexOf(10);
+        i >= 0 && i < at;
+        i = chunk.indexOf(10, i + 1)
+      ) lineOfByte++;
       throw new VerifyError(
         file,
-        `not valid UTF-8 (in the ${bytesRead}-byte block read so far)`,
+        `not valid UTF-8 at byte ${bytesRead - chunk.length + at}`,
+        lineOfByte,
       );
     }
   };
@@ -217,12 +230,13 @@ export async function* readExport(
       pos = nl + 1;
     }
     carry = all.slice(pos);
-    if (carry.length > MAX_RECORD_CHARS) {
-      throw new VerifyError(
-        file,
-        `a line is longer than ${MAX_RECORD_CHARS} characters`,
-        line + 1,
-      );
+    if (carry.length > HANDOVER_CHARS) {
+      // A very long line: not memkeep's layout (e.g. the whole document on
+      // one line). The scanner needs memory for one record only.
+      scanner = new ExportScanner(RESUME[fast], line + 1);
+      const rest = carry;
+      carry = "";
+      yield* fromScanner(scan(scanner, rest));
     }
   };
 
@@ -239,7 +253,11 @@ export async function* readExport(
 
   for await (const chunk of bytes) {
     bytesRead += chunk.length;
-    yield* consume(decode(chunk, true), false);
+    const text = decode(chunk, true);
+    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) {
+      byteLines++;
+    }
+    yield* consume(text, false);
   }
   yield* consume(decode(new Uint8Array(), false), true);
   if (scanner) {
@@ -255,9 +273,46 @@ export async function* readExport(
     throw new VerifyError(
       file,
       "the file ends before the document does (truncated?)",
-      line,
+      Math.max(line, 1),
     );
   }
+}
+
+/**
+ * The index of the first byte that is not part of valid UTF-8, or -1.
+ *
+ * @param bytes The bytes.
+ * @returns The index.
+ */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i]!;
+    const need = b < 0x80
+      ? 0
+      : b >= 0xc2 && b < 0xe0
+      ? 1
+      : b >= 0xe0 && b < 0xf0
+      ? 2
+      : b >= 0xf0 && b < 0xf5
+      ? 3
+      : -1;
+    if (need < 0) return i;
+    for (let k = 1; k <= need; k++) {
+      const c = bytes[i + k];
+      if (c === undefined) return i; // cut short at the end
+      if ((c & 0xc0) !== 0x80) return i;
+    }
+    if (need === 2) {
+      const c = bytes[i + 1]!;
+      if ((b === 0xe0 && c < 0xa0) || (b === 0xed && c >= 0xa0)) return i;
+    } else if (need === 3) {
+      const c = bytes[i + 1]!;
+      if ((b === 0xf0 && c < 0x90) || (b === 0xf4 && c >= 0x90)) return i;
+    }
+    i += need + 1;
+  }
+  return -1;
 }
 
 function describe(section: ExportSection): string {
