@@ -82,10 +82,40 @@ async function externalDatabase(
   url: string,
   options: { vector?: boolean },
 ): Promise<WireDatabase> {
+  const admin = parseDatabaseUrl(url, "TEST_DATABASE_URL");
+  const suffix = crypto.randomUUID().replaceAll("-", "").slice(0, 12);
+  const once = async (sql: string) => {
+    const s = await openPostgresSession(admin);
+    try {
+      await s.query(sql);
+    } finally {
+      await s.close();
+    }
+  };
+  if (options.vector === false) {
+    // pgvector is installed per database: a database of its own without it.
+    const name = `memkeep_novector_${suffix}`;
+    await once(`create database ${name}`);
+    const own = new URL(url);
+    own.pathname = `/${name}`;
+    return externalDatabaseIn(own.toString(), "public", async () => {
+      await once(`drop database ${name} with (force)`);
+    });
+  }
+  const schema = `memkeep_test_${suffix}`;
+  await once("create extension if not exists vector");
+  await once(`create schema ${schema}`);
+  return externalDatabaseIn(url, schema, async () => {
+    await once(`drop schema ${schema} cascade`);
+  });
+}
+
+function externalDatabaseIn(
+  url: string,
+  schema: string,
+  close: () => Promise<void>,
+): WireDatabase {
   const settings = parseDatabaseUrl(url, "TEST_DATABASE_URL");
-  const schema = `memkeep_test_${
-    crypto.randomUUID().replaceAll("-", "").slice(0, 12)
-  }`;
   const withSession = async <T>(
     fn: (s: SqlSession) => Promise<T>,
   ): Promise<T> => {
@@ -96,12 +126,6 @@ async function externalDatabase(
       await session.close();
     }
   };
-  await withSession(async (s) => {
-    if (options.vector ?? true) {
-      await s.query("create extension if not exists vector");
-    }
-    await s.query(`create schema ${schema}`);
-  });
   return {
     url,
     kind: "external",
@@ -111,9 +135,7 @@ async function externalDatabase(
     stopServer() {
       return Promise.reject(new Error("cannot stop an external server"));
     },
-    async close() {
-      await withSession((s) => s.query(`drop schema ${schema} cascade`));
-    },
+    close,
   };
 }
 

@@ -163,12 +163,17 @@ Deno.test("backup() of the embedded store keeps vectors bit-exact and payloads e
     await store.close();
 
     const config = configFrom({ BACKUP_DIR: `${dir}/backups` });
+    const warnings: string[] = [];
     const result = await backup({
       config: {
         ...config,
         store: { kind: "pglite", dataDir: `${dir}/pglite` },
       },
+      onWarning: (w) => warnings.push(w),
     });
+    assert.deepEqual(warnings, [
+      'no relationship store at "/nonexistent/memkeep-test/relationships.db": backing up memories only (set RELATIONSHIPS_DB to include one)',
+    ]);
     assert.equal(result.metadata.memory_count, 303);
     assert.equal(result.metadata.relationship_count, 0);
     assert.equal(

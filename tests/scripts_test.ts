@@ -5,6 +5,7 @@ import { startFakeAuthServer } from "./_fake_pg.ts";
 import { seedMemories, startWireDatabase } from "./_db.ts";
 import { type Checkout, makeCheckout, ownLines } from "./_checkout.ts";
 import { ROOT } from "./_helpers.ts";
+import { netGrant } from "../lib/connection.ts";
 
 type PermissionSet = {
   read?: string[] | boolean;
@@ -197,7 +198,7 @@ Deno.test("the commands work as a user runs them, with their production permissi
           "scripts/grants.ts",
           "backup",
         ], wire);
-        assert.equal(grants.stdout.trim(), `--allow-net=127.0.0.1:${db.port}`);
+        assert.equal(grants.stdout.trim(), `--allow-net=${netGrant(db.url)}`);
         const run = await checkout.deno(["task", "backup", "--json"], wire);
         assert.equal(run.code, 0, run.stderr);
         const result = JSON.parse(run.stdout);
@@ -217,7 +218,7 @@ Deno.test("the commands work as a user runs them, with their production permissi
             "run",
             "-q",
             "-P=backup",
-            `--allow-net=127.0.0.1:${db.port}`,
+            `--allow-net=${netGrant(db.url)}`,
             "scripts/backup.ts",
           ],
           { ...wire, DATABASE_URL: db.url.replace(`:${db.port}/`, ":1/") },
@@ -225,7 +226,11 @@ Deno.test("the commands work as a user runs them, with their production permissi
         assert.equal(other.code, 1);
         assert.match(
           ownLines(other.stderr).join("\n"),
-          /^Error: Not permitted: Requires net access to "127\.0\.0\.1:1"/,
+          new RegExp(
+            `^Error: Not permitted: Requires net access to "${
+              new URL(db.url).hostname
+            }:1"`,
+          ),
         );
       },
     );
@@ -348,7 +353,9 @@ Deno.test("the commands work as a user runs them, with their production permissi
       async () => {
         const count = backupsIn(`${checkout.dir}/backups`).length;
         const script =
-          `trap '' XFSZ; ulimit -f 1024; exec "$0" run -q -P=backup --allow-net=127.0.0.1:${db.port} scripts/backup.ts`;
+          `trap '' XFSZ; ulimit -f 1024; exec "$0" run -q -P=backup --allow-net=${
+            netGrant(db.url)
+          } scripts/backup.ts`;
         const run = await new Deno.Command("bash", {
           args: ["-c", script, Deno.execPath()],
           cwd: checkout.dir,
@@ -369,7 +376,10 @@ Deno.test("the commands work as a user runs them, with their production permissi
     await t.step(
       "a backup killed mid-run leaves no final backup, and the next one works",
       async () => {
-        await killMidBackup(checkout, db.port, { ...wire, MEMORY_TABLE: big });
+        await killMidBackup(checkout, netGrant(db.url)!, {
+          ...wire,
+          MEMORY_TABLE: big,
+        });
       },
     );
   } finally {
@@ -380,7 +390,7 @@ Deno.test("the commands work as a user runs them, with their production permissi
 
 async function killMidBackup(
   checkout: Checkout,
-  port: number,
+  host: string,
   env: Record<string, string>,
 ) {
   const before = backupsIn(`${checkout.dir}/backups`);
@@ -389,7 +399,7 @@ async function killMidBackup(
       "run",
       "-q",
       "-P=backup",
-      `--allow-net=127.0.0.1:${port}`,
+      `--allow-net=${host}`,
       "scripts/backup.ts",
     ],
     cwd: checkout.dir,
