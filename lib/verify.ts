@@ -11,7 +11,7 @@
 
 import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
-import { sha256Text, sumsText } from "./checksums.ts";
+import { hashFile, sha256Text, sumsText } from "./checksums.ts";
 import { errorMessage, VerifyError } from "./errors.ts";
 import {
   CHECKSUMS_FILE,
@@ -151,7 +151,7 @@ export async function verifyBackup(
     if (kind !== "file" || name === EXPORT_FILE || name === CHECKSUMS_FILE) {
       continue;
     }
-    hashes.set(name, await hashWhole(`${dir}/${name}`));
+    hashes.set(name, await hashFile(`${dir}/${name}`));
   }
 
   // 3. Metadata.
@@ -228,6 +228,9 @@ async function listEntries(dir: string): Promise<Map<string, EntryKind>> {
   return entries;
 }
 
+/** `metadata.json` and `checksums.json` are small; anything larger is not ours. */
+const MAX_SMALL_FILE = 16 * 1024 * 1024;
+
 interface JsonFileResult {
   ok: boolean;
   value?: unknown;
@@ -245,8 +248,21 @@ async function readJsonFile(
       problem: { file: name, reason: "the file is missing" },
     };
   }
-  const text = await Deno.readTextFile(`${dir}/${name}`);
+  const path = `${dir}/${name}`;
+  const { size } = await Deno.stat(path);
+  if (size > MAX_SMALL_FILE) {
+    return {
+      ok: false,
+      problem: {
+        file: name,
+        reason: `${size} bytes is too large for this file`,
+      },
+    };
+  }
   try {
+    const text = new TextDecoder("utf-8", { fatal: true }).decode(
+      await Deno.readFile(path),
+    );
     return { ok: true, value: JSON.parse(text) };
   } catch (error) {
     return {
@@ -254,16 +270,6 @@ async function readJsonFile(
       problem: { file: name, reason: `not valid JSON: ${errorMessage(error)}` },
     };
   }
-}
-
-async function hashWhole(
-  path: string,
-): Promise<{ sha256: string; bytes: number }> {
-  const data = await Deno.readFile(path);
-  return {
-    sha256: createHash("sha256").update(data).digest("hex"),
-    bytes: data.length,
-  };
 }
 
 function checkChecksums(

@@ -81,7 +81,7 @@ function normalise(path: string): string {
  * @returns Always 0: when in doubt it prints nothing, and the command itself
  * reports what it cannot do.
  */
-export function main(args: string[]): number {
+export function main(args: string[]): Promise<number> {
   const env = (name: string) => {
     try {
       return Deno.env.get(name);
@@ -91,7 +91,7 @@ export function main(args: string[]): number {
   };
   const flags = grantsFor(args[0] ?? "", env);
   if (flags.length > 0) log.info(flags.join(" "));
-  return 0;
+  return Promise.resolve(0);
 }
 
-if (import.meta.main) Deno.exitCode = main(Deno.args);
+if (import.meta.main) Deno.exitCode = await main(Deno.args);
