@@ -5,7 +5,7 @@
  * checksummed, verified directories, and verifies them for real.
  *
  * ```ts
- * import { backup, resolveConfig, verifyBackup } from "./mod.ts";
+ * import { backup, resolveConfig, restore, verifyBackup } from "./mod.ts";
  *
  * // DATABASE_URL, MEMORY_TABLE, RELATIONSHIPS_DB, MEMORY_USER_ID, BACKUP_DIR
  * const config = resolveConfig();
@@ -14,6 +14,10 @@
  *
  * const report = await verifyBackup(result.path);
  * console.log(report.ok ? "valid" : report.problem?.reason);
+ *
+ * // What restoring it would change, without writing anything.
+ * const preview = await restore({ source: result.path, config, dryRun: true });
+ * console.log(preview.memories); // { restored, skipped, updated }
  * ```
  *
  * The pipeline: the store is read through a cursor as {@linkcode RawRecord}s
@@ -92,3 +96,17 @@ export {
   type VerifyProblem,
   type VerifyReport,
 } from "./lib/verify.ts";
+export {
+  type ConflictMode,
+  restore,
+  type RestoreCounts,
+  RestoreError,
+  type RestoreOptions,
+  type RestorePreview,
+  type RestoreResult,
+} from "./lib/restore.ts";
+export {
+  type BackupSource,
+  openBackupSource,
+  SourceError,
+} from "./lib/restore_source.ts";

@@ -31,6 +31,7 @@ export async function openPgliteSession(
   }
   let db: PGlite;
   try {
+    if (options.create) await Deno.mkdir(dataDir, { recursive: true });
     db = await PGlite.create({ dataDir, extensions: { vector } });
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) throw error;

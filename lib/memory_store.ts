@@ -65,11 +65,14 @@ export interface MemoryTable {
  * Opens the memory store named by the settings.
  *
  * @param target Postgres settings or the embedded store's directory.
+ * @param options `create: true` creates the embedded store when it does not
+ * exist (a restore into a new machine); otherwise that is an error.
  * @returns The open store.
  * @throws {StoreError} When it cannot be reached.
  */
 export async function openMemoryStore(
   target: MemoryStoreTarget,
+  options: { create?: boolean } = {},
 ): Promise<MemoryStore> {
   if (target.kind === "postgres") {
     const c = target.connection;
@@ -88,7 +91,7 @@ export async function openMemoryStore(
       close: () => session.close(),
     };
   }
-  const session = await openPgliteSession(target.dataDir);
+  const session = await openPgliteSession(target.dataDir, options);
   const version = await serverVersion(session);
   return {
     session,

@@ -203,3 +203,55 @@ export function sqliteReason(error: unknown): string {
   }
   return message.replace(/\s+/g, " ");
 }
+
+/** A value `node:sqlite` can bind. */
+export type SqliteValue = string | number | bigint | null | Uint8Array;
+
+/**
+ * The SQLite value a relationship field's JSON text stands for: the inverse
+ * of {@linkcode sqliteValueJson}. Integers beyond 2^53 become `bigint`s.
+ *
+ * @param json The field's JSON source text.
+ * @returns The value to bind.
+ */
+export function sqliteValueFromJson(json: string): SqliteValue {
+  const value: unknown = JSON.parse(json);
+  if (value === null || typeof value === "string") return value;
+  if (typeof value === "boolean") return value ? 1 : 0;
+  if (typeof value === "number") {
+    const text = json.trim();
+    return /^-?\d+$/.test(text) && !Number.isSafeInteger(value)
+      ? BigInt(text)
+      : value;
+  }
+  if (typeof value === "object" && !Array.isArray(value)) {
+    const tagged = value as Record<string, unknown>;
+    const keys = Object.keys(tagged);
+    if (keys.length === 1 && typeof tagged.$blob === "string") {
+      return Uint8Array.from(atob(tagged.$blob), (c) => c.charCodeAt(0));
+    }
+    if (keys.length === 1 && typeof tagged.$real === "string") {
+      return Number(tagged.$real);
+    }
+  }
+  return json.trim();
+}
+
+/**
+ * The text to store in the `metadata` column for a relationship record: the
+ * exact text when the record carries it, the JSON itself for an object or
+ * array (exactly as it was written), else the value.
+ *
+ * @param record The relationship's fields as JSON text.
+ * @returns The column value.
+ */
+export function metadataColumnValue(record: RawRecord): SqliteValue {
+  const exact = record.get("metadata_text");
+  if (exact !== undefined) return JSON.parse(exact) as string;
+  const json = record.get("metadata");
+  if (json === undefined) return null;
+  const text = json.trim();
+  if (text.startsWith("[")) return text;
+  if (text.startsWith("{")) return sqliteValueFromJson(text);
+  return sqliteValueFromJson(text);
+}

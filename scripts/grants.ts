@@ -24,6 +24,14 @@ interface PermissionSet {
 
 const SETS = denoJson.permissions as unknown as Record<string, PermissionSet>;
 
+/** What each command reads or writes beyond its permission set, by setting. */
+const NEEDS: Record<string, { read: string[]; write: string[] }> = {
+  backup: { read: ["RELATIONSHIPS_DB", "BACKUP_DIR"], write: ["BACKUP_DIR"] },
+  // A restore writes the relationship store, its journal and, when it
+  // creates the store, a temporary file beside it: the whole directory.
+  restore: { read: [], write: ["dir:RELATIONSHIPS_DB"] },
+};
+
 /**
  * The extra flags for a command.
  *
@@ -36,38 +44,46 @@ export function grantsFor(
   env: (name: string) => string | undefined,
 ): string[] {
   const set = SETS[command];
-  if (
-    !set || !Array.isArray(set.read ?? []) || !Array.isArray(set.write ?? [])
-  ) return [];
-  const baseRead = (set.read ?? []) as string[];
-  const baseWrite = (set.write ?? []) as string[];
+  const needs = NEEDS[command];
+  if (!set || !needs) return [];
   const flags: string[] = [];
   const url = env("DATABASE_URL")?.trim();
   if (url) {
     const host = netGrant(url);
     if (host) flags.push(`--allow-net=${host}`);
   }
-  const read = [...baseRead];
-  const write = [...baseWrite];
-  const covered = (list: string[], path: string) =>
-    list.some((p) =>
-      normalise(path) === normalise(p) ||
-      normalise(path).startsWith(normalise(p) + "/")
-    );
-  const rel = env("RELATIONSHIPS_DB")?.trim();
-  if (rel && !/[\s,]/.test(rel) && !covered(read, rel)) read.push(rel);
-  const dir = env("BACKUP_DIR")?.trim();
-  if (dir && !/[\s,]/.test(dir) && baseWrite.length > 0) {
-    if (!covered(read, dir)) read.push(dir);
-    if (!covered(write, dir)) write.push(dir);
-  }
-  if (read.length !== baseRead.length) {
-    flags.push(`--allow-read=${read.join(",")}`);
-  }
-  if (write.length !== baseWrite.length) {
-    flags.push(`--allow-write=${write.join(",")}`);
+  const pathOf = (need: string): string | undefined => {
+    const [dirOnly, name] = need.startsWith("dir:")
+      ? [true, need.slice(4)]
+      : [false, need];
+    const value = env(name)?.trim();
+    // A comma would split the flag's list; such a path is left to the
+    // command, which then names the grant it misses.
+    if (!value || /[\s,]/.test(value)) return undefined;
+    return dirOnly
+      ? (value.includes("/") ? value.replace(/\/[^/]*$/, "") || "/" : ".")
+      : value;
+  };
+  for (const kind of ["read", "write"] as const) {
+    const base = set[kind];
+    if (!Array.isArray(base)) continue; // `true`: everything is granted already
+    const list = [...base];
+    for (const need of needs[kind]) {
+      const path = pathOf(need);
+      if (path !== undefined && !covered(list, path)) list.push(path);
+    }
+    if (list.length !== base.length) {
+      flags.push(`--allow-${kind}=${list.join(",")}`);
+    }
   }
   return flags;
+}
+
+function covered(list: string[], path: string): boolean {
+  return list.some((p) =>
+    normalise(path) === normalise(p) ||
+    normalise(path).startsWith(normalise(p) + "/")
+  );
 }
 
 function normalise(path: string): string {

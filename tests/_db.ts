@@ -148,6 +148,7 @@ function externalDatabaseIn(
 export async function openEmbeddedStore(
   dataDir: string,
 ): Promise<TestDatabase> {
+  await Deno.mkdir(dataDir, { recursive: true });
   const db = await PGlite.create({ dataDir, extensions: { vector } });
   await db.exec("create extension if not exists vector");
   return {

@@ -1,9 +1,16 @@
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
+import { DatabaseSync } from "node:sqlite";
 import { BACKUP_NAME, LOG_FILE, TEMP_PREFIX } from "../lib/format.ts";
 import { startFakeAuthServer } from "./_fake_pg.ts";
-import { seedMemories, startWireDatabase } from "./_db.ts";
+import {
+  openEmbeddedStore,
+  seedMemories,
+  startWireDatabase,
+  tableDigest,
+} from "./_db.ts";
 import { type Checkout, makeCheckout, ownLines } from "./_checkout.ts";
+import { zipBackup } from "./_zip.ts";
 import { ROOT } from "./_helpers.ts";
 import { netGrant } from "../lib/connection.ts";
 
@@ -37,7 +44,7 @@ function flagsOf(set: PermissionSet): string[] {
 }
 
 const SETS = denoJson.permissions as unknown as Record<string, PermissionSet>;
-const SCRIPTS = ["demo", "backup", "verify", "grants"];
+const SCRIPTS = ["demo", "backup", "verify", "restore", "grants"];
 
 function backupsIn(dir: string): string[] {
   try {
@@ -382,6 +389,8 @@ Deno.test("the commands work as a user runs them, with their production permissi
         });
       },
     );
+
+    await restoreSteps(t, checkout, db.url, netGrant(db.url)!, db.schema);
   } finally {
     await db.close();
     await checkout.remove();
@@ -440,4 +449,314 @@ async function killMidBackup(
   const next = await checkout.deno(["task", "backup"], env);
   assert.equal(next.code, 0, next.stderr);
   assert.equal(backupsIn(`${checkout.dir}/backups`).length, before.length + 1);
+}
+
+/** Runs a command under a pseudo-terminal (util-linux `script`), typing `input`. */
+async function onTerminal(
+  checkout: Checkout,
+  command: string,
+  input: string,
+  env: Record<string, string> = {},
+) {
+  const child = new Deno.Command("script", {
+    args: ["-qec", command, "/dev/null"],
+    cwd: checkout.dir,
+    env: { NO_COLOR: "1", ...env },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(input));
+  await writer.close();
+  const out = await child.output();
+  return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
+}
+
+function sqliteCount(path: string): number {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    return Number(
+      (db.prepare("select count(*) as n from relationships").get() as {
+        n: number;
+      }).n,
+    );
+  } finally {
+    db.close();
+  }
+}
+
+function fileDigest(path: string): string {
+  return Array.from(Deno.readFileSync(path)).reduce(
+    (h, b) => (h * 31 + b) >>> 0,
+    7,
+  ).toString(16);
+}
+
+async function restoreSteps(
+  t: Deno.TestContext,
+  checkout: Checkout,
+  url: string,
+  host: string,
+  schema: string,
+): Promise<void> {
+  const names = backupsIn(`${checkout.dir}/backups`);
+  const demoBackup = `backups/${names[0]}`;
+
+  await t.step(
+    "deno task restore --dry-run previews exactly, in the seed's style, and writes nothing",
+    async () => {
+      const run = await checkout.deno([
+        "task",
+        "restore",
+        "--source",
+        demoBackup,
+        "--dry-run",
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /^\[DRY RUN COMPLETE\] Restore preview$/m);
+      assert.match(
+        run.stdout,
+        /^  Memories:      Restored: 0   Skipped: 60 \(duplicates\)   Updated: 0$/m,
+      );
+      assert.match(
+        run.stdout,
+        /^  Relationships: Restored: 0   Skipped: 20 \(duplicates\)   Updated: 0$/m,
+      );
+      assert.match(run.stdout, /Nothing was written \(dry run\)\./);
+    },
+  );
+
+  await t.step(
+    "without a terminal and without --force, restore refuses and names --force",
+    async () => {
+      const before = fileDigest(`${checkout.dir}/data/relationships.db`);
+      const run = await checkout.deno([
+        "task",
+        "restore",
+        "--source",
+        demoBackup,
+      ]);
+      assert.equal(run.code, 2);
+      const lines = ownLines(run.stderr);
+      assert.equal(lines.length, 1);
+      assert.match(
+        lines[0]!,
+        /^Error: Refusing to restore without confirmation: .*--force/,
+      );
+      assert.equal(fileDigest(`${checkout.dir}/data/relationships.db`), before);
+    },
+  );
+
+  await t.step("bad restore usage exits 2 naming the flag", async () => {
+    const cases: [string[], RegExp][] = [
+      [[], /^Error: Missing --source/],
+      [
+        ["--source", demoBackup, "--conflict-mode", "merge"],
+        /^Error: Invalid --conflict-mode "merge": must be skip or update/,
+      ],
+      [
+        ["--source", demoBackup, "--table", "x y"],
+        /^Error: Invalid --table "x y"/,
+      ],
+    ];
+    for (const [args, expected] of cases) {
+      const run = await checkout.deno([
+        "run",
+        "-q",
+        "-P=restore",
+        "scripts/restore.ts",
+        ...args,
+      ]);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(ownLines(run.stderr)[0]!, expected);
+    }
+  });
+
+  const target = {
+    DATABASE_URL: url,
+    MEMORY_TABLE: `${schema}.restored`,
+    RELATIONSHIPS_DB: "./data/restored/relationships.db",
+  };
+  const command = `"${Deno.execPath()}" task restore --source ${demoBackup}`;
+
+  await t.step(
+    "on a terminal, restore shows the preview and asks; anything but yes cancels",
+    async () => {
+      const run = await onTerminal(checkout, command, "no\n", target);
+      assert.equal(run.code, 1, run.stdout);
+      assert.match(run.stdout, /\[PREVIEW\] Restore preview/);
+      assert.match(
+        run.stdout,
+        /Memories: {6}Restored: 60 {3}Skipped: 0 \(duplicates\)/,
+      );
+      assert.match(run.stdout, /Continue with restore\? \(yes\/no\)/);
+      assert.match(run.stdout, /Restore cancelled: nothing was written\./);
+      const check = await checkout.deno([
+        "run",
+        "-q",
+        "-P=restore",
+        `--allow-net=${host}`,
+        "scripts/restore.ts",
+        "--source",
+        demoBackup,
+        "--dry-run",
+        "--json",
+      ], target);
+      const preview = JSON.parse(check.stdout);
+      assert.equal(preview.creates_table, true, "the table is still not there");
+      assert.equal(
+        preview.relationships_store,
+        "./data/restored/relationships.db",
+      );
+    },
+  );
+
+  await t.step(
+    "on a terminal, yes restores, with the counts the preview showed",
+    async () => {
+      const run = await onTerminal(checkout, command, "yes\n", target);
+      assert.equal(run.code, 0, run.stdout);
+      assert.match(run.stdout, /\[RESTORE COMPLETE\] Restored into /);
+      assert.match(
+        run.stdout,
+        /Memories: {6}Restored: 60 {3}Skipped: 0 \(duplicates\)   Updated: 0/,
+      );
+      assert.match(
+        run.stdout,
+        /Relationships: Restored: 20 {3}Skipped: 0 \(duplicates\)   Updated: 0/,
+      );
+      assert.equal(
+        sqliteCount(`${checkout.dir}/data/restored/relationships.db`),
+        20,
+      );
+    },
+  );
+
+  await t.step(
+    "--force with --conflict-mode update restores an artifact zip without asking",
+    async () => {
+      const zip = `${checkout.dir}/artifact.zip`;
+      await zipBackup(`${checkout.dir}/${demoBackup}`, zip);
+      const run = await checkout.deno([
+        "task",
+        "restore",
+        "--source",
+        zip,
+        "--force",
+        "--conflict-mode",
+        "update",
+        "--json",
+      ], target);
+      assert.equal(run.code, 0, run.stderr);
+      const result = JSON.parse(run.stdout);
+      assert.equal(result.committed, true);
+      assert.deepEqual(result.memories, {
+        restored: 0,
+        skipped: 60,
+        updated: 0,
+      });
+      assert.deepEqual(result.relationships, {
+        restored: 0,
+        skipped: 20,
+        updated: 0,
+      });
+      assert.deepEqual(
+        [...Deno.readDirSync(`${checkout.dir}/data`)].map((e) => e.name).filter(
+          (n) => n.startsWith(".restore"),
+        ),
+        [],
+        "the extracted copy is removed",
+      );
+    },
+  );
+
+  await t.step(
+    "a restore killed mid-load leaves both stores exactly as they were",
+    async () => {
+      const big = backupsIn(`${checkout.dir}/backups`).at(-1)!; // the 3,000-memory backup
+      // The restore creates its table's files at the start of its
+      // transaction: once they appear, it is loading.
+      const base = `${checkout.dir}/data/pglite/base`;
+      const files = () => {
+        const found = new Set<string>();
+        for (const db of Deno.readDirSync(base)) {
+          for (const f of Deno.readDirSync(`${base}/${db.name}`)) {
+            found.add(`${db.name}/${f.name}`);
+          }
+        }
+        return found;
+      };
+      const rel = `${checkout.dir}/data/relationships.db`;
+      const relBefore = fileDigest(rel);
+      const digest = async () => {
+        const store = await openEmbeddedStore(`${checkout.dir}/data/pglite`);
+        try {
+          const tables = await store.query(
+            "select string_agg(relname::text, ',' order by relname) from pg_class where relkind = 'r' and relnamespace = 'public'::regnamespace",
+          );
+          return `${tables[0]![0]} ${await tableDigest(
+            store,
+            "public.memories",
+          )}`;
+        } finally {
+          await store.close();
+        }
+      };
+      const before = await digest();
+      const filesBefore = files();
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-q",
+          "-P=restore",
+          "scripts/restore.ts",
+          "--source",
+          `backups/${big}`,
+          "--force",
+        ],
+        cwd: checkout.dir,
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      let killed = false;
+      for (let i = 0; i < 3000 && !killed; i++) {
+        if ([...files()].some((f) => !filesBefore.has(f))) {
+          await new Promise((r) => setTimeout(r, 300));
+          child.kill("SIGKILL");
+          killed = true;
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const status = await child.status;
+      assert.ok(killed, "the restore was killed while loading");
+      assert.equal(status.signal, "SIGKILL");
+      assert.equal(
+        await digest(),
+        before,
+        "the embedded store is exactly as it was (no new table, same rows)",
+      );
+      assert.equal(
+        fileDigest(rel),
+        relBefore,
+        "the relationship store is byte for byte the same",
+      );
+      const again = await checkout.deno([
+        "run",
+        "-q",
+        "-P=restore",
+        "scripts/restore.ts",
+        "--source",
+        `backups/${big}`,
+        "--force",
+        "--json",
+      ]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(
+        JSON.parse(again.stdout).memories.restored,
+        3000,
+        "the next restore works",
+      );
+    },
+  );
 }

@@ -1,0 +1,178 @@
+#!/usr/bin/env -S deno run -q --allow-read --allow-write=./data --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
+/**
+ * `deno task restore --source DIR|ZIP [--dry-run] [--force]
+ * [--conflict-mode skip|update] [--table T] [--allow-missing-vectors] [--json]`
+ *
+ * Verifies the backup, checks the target, previews exactly what would
+ * change, asks, and restores all or nothing. Exit codes: 0 restored (or
+ * previewed), 1 failure or cancelled, 2 bad usage.
+ *
+ * @module
+ */
+
+import { resolveConfig } from "../lib/config.ts";
+import { UsageError } from "../lib/errors.ts";
+import * as log from "../lib/log.ts";
+import {
+  restore,
+  type RestoreCounts,
+  type RestorePreview,
+  type RestoreResult,
+} from "../lib/restore.ts";
+import { EXIT_FAILURE, EXIT_OK, parseFlags, run } from "../lib/_cli.ts";
+
+const HELP = `Usage: deno task restore --source DIR|ZIP [options]
+
+Verifies a backup, previews exactly what a restore would change, asks, and
+restores it all or nothing into the memory store (DATABASE_URL, or the
+embedded store) and the relationship store (RELATIONSHIPS_DB).
+
+Options:
+  --source DIR|ZIP          a backup directory, the folder "gh run download" made,
+                            or an artifact zip (required)
+  --dry-run                 show what would change; write nothing
+  --force                   restore without asking
+  --conflict-mode MODE      skip (default): keep rows already there;
+                            update: replace vector and payload (memories), and
+                            strength, metadata, updated_at (relationships)
+  --table T                 target table (default: MEMORY_TABLE, else the backup's)
+  --allow-missing-vectors   restore a backup made with --no-vectors
+  --json                    print the result as JSON
+  -h, --help                show this help
+
+Exit codes: 0 restored or previewed, 1 failure or cancelled, 2 bad usage.`;
+
+const MODES = ["skip", "update"] as const;
+
+/**
+ * Runs a restore.
+ *
+ * @param args Command-line arguments.
+ * @returns The exit code.
+ */
+export async function main(args: string[]): Promise<number> {
+  let json = false;
+  return await run(async () => {
+    const { values } = parseFlags(args, {
+      source: { type: "string" },
+      "dry-run": { type: "boolean" },
+      force: { type: "boolean" },
+      "conflict-mode": { type: "string" },
+      table: { type: "string" },
+      "allow-missing-vectors": { type: "boolean" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    });
+    if (values.help) {
+      log.info(HELP);
+      return EXIT_OK;
+    }
+    json = values.json ?? false;
+    const source = values.source;
+    if (!source) {
+      throw new UsageError(
+        "--source",
+        "Missing --source: the backup directory or zip to restore",
+      );
+    }
+    const mode = values["conflict-mode"] ?? "skip";
+    if (!(MODES as readonly string[]).includes(mode)) {
+      throw new UsageError(
+        "--conflict-mode",
+        `Invalid --conflict-mode "${mode}": must be ${MODES.join(" or ")}`,
+      );
+    }
+    const config = resolveConfig({ table: values.table });
+    const dryRun = values["dry-run"] ?? false;
+    const force = values.force ?? false;
+    const interactive = Deno.stdin.isTerminal() && !json;
+    if (!dryRun && !force && !interactive) {
+      throw new UsageError(
+        "--force",
+        "Refusing to restore without confirmation: there is no terminal to ask on; preview with --dry-run, then pass --force to restore",
+      );
+    }
+    const tableGiven = values.table !== undefined ||
+      (Deno.env.get("MEMORY_TABLE") ?? "").trim() !== "";
+    const result = await restore({
+      source,
+      config,
+      table: tableGiven ? config.table : undefined,
+      conflictMode: mode as "skip" | "update",
+      dryRun,
+      allowMissingVectors: values["allow-missing-vectors"] ?? false,
+      confirm: dryRun || force ? undefined : (preview) => {
+        log.clearProgress();
+        printPreview(preview, "[PREVIEW] Restore preview");
+        const answer = prompt("Continue with restore? (yes/no)")?.trim()
+          .toLowerCase();
+        return Promise.resolve(answer === "yes" || answer === "y");
+      },
+      onProgress: json ? undefined : log.progress,
+      onWarning: log.warn,
+    });
+    log.clearProgress();
+    if (json) {
+      log.info(JSON.stringify(toJson(result)));
+    } else if (result.dryRun) {
+      printPreview(result, "[DRY RUN COMPLETE] Restore preview");
+      log.info("Nothing was written (dry run).");
+    } else if (result.cancelled) {
+      log.info("Restore cancelled: nothing was written.");
+    } else {
+      printPreview(result, `[RESTORE COMPLETE] Restored into ${result.table}`);
+    }
+    return result.cancelled ? EXIT_FAILURE : EXIT_OK;
+  }, { json: () => json });
+}
+
+function printPreview(preview: RestorePreview, title: string): void {
+  const b = preview.backup;
+  log.info(
+    `Backup ${b.backup_name} (verified: ${
+      log.count(b.memory_count)
+    } memories, ${
+      log.count(b.relationship_count)
+    } relationships, taken ${b.created_at})`,
+  );
+  const how = {
+    none: "none in the backup",
+    copy: "created from the backup",
+    merge: "merged",
+  }[preview.relationships.how];
+  log.info(
+    `Target: table ${preview.table}${
+      preview.createsTable ? " (created)" : ""
+    }; relationships ${preview.relationships.path} (${how})`,
+  );
+  log.info(title);
+  const width = Math.max(
+    log.count(preview.memories.restored).length,
+    log.count(preview.relationshipCounts.restored).length,
+  );
+  const line = (label: string, c: RestoreCounts) =>
+    `  ${label.padEnd(15)}Restored: ${
+      log.count(c.restored).padEnd(width)
+    }   Skipped: ${log.count(c.skipped)} (duplicates)   Updated: ${
+      log.count(c.updated)
+    }`;
+  log.info(line("Memories:", preview.memories));
+  log.info(line("Relationships:", preview.relationshipCounts));
+}
+
+function toJson(result: RestoreResult) {
+  return {
+    ok: !result.cancelled,
+    dry_run: result.dryRun,
+    committed: result.committed,
+    cancelled: result.cancelled,
+    backup: result.backup.backup_name,
+    table: result.table,
+    creates_table: result.createsTable,
+    relationships_store: result.relationships.path,
+    memories: result.memories,
+    relationships: result.relationshipCounts,
+  };
+}
+
+if (import.meta.main) Deno.exitCode = await main(Deno.args);
