@@ -15,40 +15,23 @@
  * @module
  */
 
-import { type Config, formatTableName } from "./config.ts";
-import {
-  type FileDigest,
-  hashFile,
-  writeChecksums,
-  writeTextDurably,
-} from "./checksums.ts";
+import type { Config } from "./config.ts";
+import { type FileDigest, hashFile } from "./checksums.ts";
 import { BackupError, errorMessage, StoreError } from "./errors.ts";
 import {
   backupName,
   EXPORT_FILE,
-  FORMAT_VERSION,
   LOG_FILE,
-  METADATA_FILE,
   SNAPSHOT_FILE,
   TEMP_PREFIX,
-  TOOL_VERSION,
 } from "./format.ts";
 import { writeExport } from "./json_writer.ts";
-import {
-  countMemories,
-  inSnapshot,
-  inspectTable,
-  openMemoryStore,
-  readMemories,
-} from "./memory_store.ts";
-import type { BackupMetadata, Checksums, ExportHeader } from "./records.ts";
-import {
-  readRelationships,
-  type RelationshipSnapshot,
-  snapshotRelationships,
-} from "./relationship_store.ts";
+import { openMemoryStore } from "./memory_store.ts";
+import type { BackupMetadata, Checksums } from "./records.ts";
 import { redact } from "./redact.ts";
-import { verifyBackup, type VerifyReport } from "./verify.ts";
+import { relationshipSourceOf, withStoreSnapshot } from "./snapshot.ts";
+import type { VerifyReport } from "./verify.ts";
+import { seal, verifySealed } from "./_seal.ts";
 import { describeFsError, exists, removeQuietly, syncDir } from "./_fs.ts";
 
 /** What to back up and where. */
@@ -164,114 +147,50 @@ async function runBackup(
       throw new BackupError(
         dir,
         `Cannot write to backup directory "${dir}": ${describeFsError(error)}`,
-        {
-          cause: error,
-        },
+        { cause: error },
       );
     }
-    const includeVectors = options.includeVectors ?? true;
-    const written = await inSnapshot(store.session, async () => {
-      const table = await inspectTable(store.session, config.table);
-      const count = await countMemories(store.session, table, {
-        userId: config.userId,
-      });
-      let relationships: RelationshipSnapshot | undefined;
-      if (relationshipSource !== undefined) {
-        progress("copying relationship store");
-        relationships = await snapshotRelationships(
-          relationshipSource,
-          `${temp}/${SNAPSHOT_FILE}`,
-        );
-      }
-      const header: ExportHeader = {
-        tool: "memkeep",
-        tool_version: TOOL_VERSION,
-        format: "json",
-        format_version: FORMAT_VERSION,
-        backup_name: name,
-        created_at: started.toISOString(),
-        user_id: config.userId ?? null,
-        includes_vectors: includeVectors,
-        memory_count: count,
-        relationship_count: relationships?.count ?? 0,
-        memories: {
-          schema: table.schema,
-          table: table.table,
-          id_type: table.idType,
-          vector_type: table.vectorType,
-          payload_type: table.payloadType,
-          dims: table.dims,
-          pgvector_version: table.pgvectorVersion,
-          indexes: table.indexes,
-          source: store.source,
-        },
-        relationships: {
-          source: relationshipSource ?? null,
-          snapshot: relationships ? SNAPSHOT_FILE : null,
-          tables: relationships?.tables ?? {},
-        },
-      };
-      const result = await writeExport(
-        `${temp}/${EXPORT_FILE}`,
-        header,
-        readMemories(store.session, table, {
-          userId: config.userId,
-          includeVectors,
-        }),
-        relationships ? readRelationships(`${temp}/${SNAPSHOT_FILE}`) : [],
-        (section, n) =>
-          progress(
-            section === "memories"
-              ? `memories ${n.toLocaleString("en-US")} / ${
-                count.toLocaleString("en-US")
-              }`
-              : `relationships ${n.toLocaleString("en-US")}`,
-          ),
-      );
-      if (result.memories !== count) {
-        throw new BackupError(
-          finalPath,
-          `Cannot back up: wrote ${result.memories} memories but the snapshot of ${
-            formatTableName(config.table)
-          } holds ${count}`,
-        );
-      }
-      return { header, result };
-    }).finally(() => store.close());
-
-    const { header, result } = written;
-    const metadata: BackupMetadata = {
-      ...header,
-      duration_ms: Math.round(performance.now() - startedMs),
+    const snapshotOptions = {
+      config,
+      format: "json" as const,
+      includeVectors: options.includeVectors ?? true,
+      name,
+      started,
+      relationshipsCopy: `${temp}/${SNAPSHOT_FILE}`,
+      onProgress: progress,
     };
-    const files: Record<string, FileDigest> = { [EXPORT_FILE]: result.digest };
-    files[METADATA_FILE] = await writeTextDurably(
-      `${temp}/${METADATA_FILE}`,
-      JSON.stringify(metadata, null, 2) + "\n",
-    );
-    if (header.relationships.snapshot) {
-      files[SNAPSHOT_FILE] = await hashFile(`${temp}/${SNAPSHOT_FILE}`);
-    }
-    const checksums = await writeChecksums(temp, files);
-    await syncDir(temp);
+    const written = await withStoreSnapshot(
+      store,
+      relationshipSource,
+      snapshotOptions,
+      async (snapshot) => {
+        const result = await writeExport(
+          `${temp}/${EXPORT_FILE}`,
+          snapshot.header,
+          snapshot.memories(),
+          snapshot.relationships(),
+        );
+        const files: Record<string, FileDigest> = {
+          [EXPORT_FILE]: result.digest,
+        };
+        if (snapshot.relationshipsFile) {
+          files[SNAPSHOT_FILE] = await hashFile(snapshot.relationshipsFile);
+        }
+        return { header: snapshot.header, files, memories: result.memories };
+      },
+    ).finally(() => store.close());
 
+    const { metadata, checksums, bytes } = await seal(
+      temp,
+      written.header,
+      written.files,
+      startedMs,
+    );
     let verification: VerifyReport | undefined;
     if (options.verify ?? true) {
       progress("verifying");
-      verification = await verifyBackup(temp);
-      if (!verification.ok) {
-        const p = verification.problem;
-        throw new BackupError(
-          finalPath,
-          `Backup failed verification: ${
-            p
-              ? `${p.file}${p.line ? `:${p.line}` : ""}: ${p.reason}`
-              : "unknown problem"
-          }`,
-        );
-      }
+      verification = await verifySealed(temp, "Backup");
     }
-
     if (await exists(finalPath)) {
       throw new BackupError(
         finalPath,
@@ -281,7 +200,6 @@ async function runBackup(
     await Deno.rename(temp, finalPath);
     tempMade = false;
     await syncDir(dir);
-    const bytes = Object.values(files).reduce((sum, f) => sum + f.bytes, 0);
     return { path: finalPath, name, metadata, checksums, bytes, verification };
   } catch (error) {
     if (
@@ -314,23 +232,6 @@ async function freeMoment(dir: string, now: () => Date): Promise<Date> {
     }
     await new Promise((r) => setTimeout(r, 1001 - (moment.getTime() % 1000)));
   }
-}
-
-async function relationshipSourceOf(
-  config: Config,
-  onWarning: ((message: string) => void) | undefined,
-): Promise<string | undefined> {
-  const { path, explicit } = config.relationships;
-  if (await exists(path)) return path;
-  if (explicit) {
-    throw new StoreError(
-      `Cannot back up: relationship store "${path}" (RELATIONSHIPS_DB) does not exist`,
-    );
-  }
-  onWarning?.(
-    `no relationship store at "${path}": backing up memories only (set RELATIONSHIPS_DB to include one)`,
-  );
-  return undefined;
 }
 
 async function appendLog(

@@ -232,6 +232,12 @@ export interface ReadOptions {
   readonly includeVectors?: boolean;
   /** Rows per fetch (default 500). */
   readonly batchSize?: number;
+  /**
+   * `table` (default): as the table returns them; `grouped`: by client, then
+   * project (missing ones after the named), then creation time, sorted by the
+   * database (which spills to disk for a large sort).
+   */
+  readonly order?: "table" | "grouped";
 }
 
 function qualified(table: MemoryTable): string {
@@ -306,7 +312,7 @@ export async function* readMemories(
             (p->'created_at')::text, (p->'heat')::text
        from (select id, vector, payload::jsonb as p from ${
       qualified(table)
-    }${where}) m`,
+    }${where}) m${options.order === "grouped" ? GROUPED : ""}`,
   );
   const fetch = `fetch forward ${batch} from memkeep_rows`;
   let next: Promise<TextRow[]> | undefined = session.query(fetch);
@@ -317,6 +323,13 @@ export async function* readMemories(
   }
   await session.query("close memkeep_rows");
 }
+
+/** Client, then project, named before missing, then time: the Markdown order. */
+const GROUPED = `
+  order by (nullif(p->>'client', '') is null and nullif(p->>'project', '') is null),
+           nullif(p->>'client', '') is null, p->>'client',
+           nullif(p->>'project', '') is null, p->>'project',
+           p->>'created_at', id::text`;
 
 function memoryRecord(row: TextRow, includeVectors: boolean): RawRecord {
   const [id, vector, type, data, rest, createdAt, heat] = row;

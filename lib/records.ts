@@ -146,11 +146,14 @@ export const RelationshipStoreSchema = z.object({
   tables: z.record(z.string(), z.number().int().nonnegative()),
 }).strict();
 
+/** The formats memkeep writes: a backup is always `json`. */
+export type ExportFormat = "json" | "csv" | "markdown";
+
 /** `metadata.json`. */
 export const BackupMetadataSchema = z.object({
   tool: z.literal("memkeep"),
   tool_version: z.string(),
-  format: z.literal("json"),
+  format: z.enum(["json", "csv", "markdown"]),
   format_version: z.literal(FORMAT_VERSION),
   backup_name: z.string().regex(BACKUP_NAME, "must be memory_YYYYMMDD_HHMMSS"),
   created_at: z.iso.datetime(),
