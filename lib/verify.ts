@@ -27,12 +27,15 @@ import {
   BackupMetadataSchema,
   type Checksums,
   ChecksumsSchema,
+  type ExportFormat,
   firstIssue,
   LIFTED_KEYS,
   MemoryRecordSchema,
   RelationshipRecordSchema,
 } from "./records.ts";
 import { countTables, RELATIONSHIPS_TABLE } from "./relationship_store.ts";
+import { checkCsv, MEMORIES_CSV, RELATIONSHIPS_CSV } from "./csv_format.ts";
+import { checkMarkdown, MEMORIES_MD } from "./markdown_format.ts";
 
 /** Where a problem is. */
 export interface VerifyProblem {
@@ -113,7 +116,13 @@ export async function verifyBackup(
       metadataResult.problem = { file: METADATA_FILE, reason };
     }
   }
-  const required = [EXPORT_FILE, METADATA_FILE, CHECKSUMS_FILE, SUMS_FILE];
+  const format = metadata?.format ?? guessFormat(entries);
+  const required = [
+    ...FORMAT_FILES[format],
+    METADATA_FILE,
+    CHECKSUMS_FILE,
+    SUMS_FILE,
+  ];
   if (metadata?.relationships.snapshot) {
     required.push(metadata.relationships.snapshot);
   }
@@ -164,14 +173,24 @@ export async function verifyBackup(
     fail("metadata", "metadata.json is not valid", metadataResult.problem!);
   }
 
-  // 4. Records, hashing export.json in the same pass.
-  const records = entries.get(EXPORT_FILE) === "file"
-    ? await checkRecords(dir, metadata, options)
-    : undefined;
-  if (records) {
+  // 4. Records: export.json is hashed in the same pass; CSV and Markdown
+  // exports have checks of their own.
+  let counted = { memories: 0, relationships: 0 };
+  if (format === "json" && entries.get(EXPORT_FILE) === "file") {
+    const records = await checkRecords(dir, metadata, options);
     hashes.set(EXPORT_FILE, records.digest);
     if (records.header) checks.push(records.header);
     checks.push(records.memoryCheck, records.relationshipCheck);
+    counted = records;
+  } else if (
+    metadata && format !== "json" &&
+    FORMAT_FILES[format].every((f) => entries.get(f) === "file")
+  ) {
+    const result = format === "csv"
+      ? await checkCsv(dir, metadata)
+      : await checkMarkdown(dir, metadata);
+    checks.push(...result.checks);
+    counted = result;
   }
 
   // Checksums, now that every file is hashed.
@@ -194,12 +213,26 @@ export async function verifyBackup(
     checks,
     problem: firstFailure?.problem,
     metadata,
-    memories: records?.memories ?? 0,
-    relationships: records?.relationships ?? 0,
+    memories: counted.memories,
+    relationships: counted.relationships,
   };
 }
 
 type EntryKind = "file" | "directory" | "symlink" | "other";
+
+/** The data files of each format. */
+const FORMAT_FILES: Record<ExportFormat, string[]> = {
+  json: [EXPORT_FILE],
+  csv: [MEMORIES_CSV, RELATIONSHIPS_CSV],
+  markdown: [MEMORIES_MD],
+};
+
+/** The format of a directory whose metadata is not usable, by its files. */
+function guessFormat(entries: Map<string, EntryKind>): ExportFormat {
+  if (entries.has(MEMORIES_CSV) || entries.has(RELATIONSHIPS_CSV)) return "csv";
+  if (entries.has(MEMORIES_MD)) return "markdown";
+  return "json";
+}
 
 async function listEntries(dir: string): Promise<Map<string, EntryKind>> {
   const entries = new Map<string, EntryKind>();

@@ -30,6 +30,7 @@ const NEEDS: Record<string, { read: string[]; write: string[] }> = {
   // A restore writes the relationship store, its journal and, when it
   // creates the store, a temporary file beside it: the whole directory.
   restore: { read: [], write: ["dir:RELATIONSHIPS_DB"] },
+  export: { read: ["RELATIONSHIPS_DB"], write: [] },
 };
 
 /**

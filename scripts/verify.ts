@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --allow-read=./backups
+#!/usr/bin/env -S deno run -q --allow-read=./backups,./exports
 /**
  * `deno task verify DIR [--json]`
  *
