@@ -110,3 +110,11 @@ export {
   openBackupSource,
   SourceError,
 } from "./lib/restore_source.ts";
+export {
+  DEFAULT_EXPORT_DIR,
+  EXPORT_FORMATS,
+  exportMemories,
+  type ExportOptions,
+  type ExportResult,
+} from "./lib/export.ts";
+export { heatOf } from "./lib/markdown_format.ts";

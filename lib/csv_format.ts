@@ -55,7 +55,12 @@ export const RELATIONSHIP_COLUMNS = [
   "updated_at",
 ] as const;
 
-const CSV_OPTIONS = { record_delimiter: "windows" } as const;
+// Quote any field holding a bare CR or LF too, not only CRLF: RFC 4180
+// readers such as Python's csv split rows on either.
+const CSV_OPTIONS = {
+  record_delimiter: "windows",
+  quote_record_delimiter: true,
+} as const;
 
 /** A cell for a JSON value: its text for a string, empty for missing or null, else the JSON. */
 function cell(json: string | undefined): string {

@@ -100,6 +100,10 @@ function fenceFor(text: string): string {
   return "`".repeat(Math.max(3, longest + 1));
 }
 
+function asciiTrim(text: string): string {
+  return text.replace(/^[ \t\n\r\f\v]+|[ \t\n\r\f\v]+$/g, "");
+}
+
 function stringOf(value: unknown): string {
   if (value === undefined || value === null) return "";
   return typeof value === "string" ? value : JSON.stringify(value);
@@ -168,8 +172,9 @@ export async function writeMarkdown(
         string,
         unknown
       >;
-      const c = stringOf(metadata.client).trim() || undefined;
-      const p = stringOf(metadata.project).trim() || undefined;
+      // Trimmed exactly as the database query that orders them trims them.
+      const c = asciiTrim(stringOf(metadata.client)) || undefined;
+      const p = asciiTrim(stringOf(metadata.project)) || undefined;
       if (c === undefined && p === undefined) {
         if (client !== undefined || project !== undefined) {
           await out.write("### General Memories\n\n");

@@ -325,10 +325,14 @@ export async function* readMemories(
 }
 
 /** Client, then project, named before missing, then time: the Markdown order. */
+const CLIENT = String.raw`nullif(btrim(p->>'client', E' 	
+'), '')`;
+const PROJECT = String.raw`nullif(btrim(p->>'project', E' 	
+'), '')`;
 const GROUPED = `
-  order by (nullif(p->>'client', '') is null and nullif(p->>'project', '') is null),
-           nullif(p->>'client', '') is null, p->>'client',
-           nullif(p->>'project', '') is null, p->>'project',
+  order by (${CLIENT} is null and ${PROJECT} is null),
+           ${CLIENT} is null, ${CLIENT},
+           ${PROJECT} is null, ${PROJECT},
            p->>'created_at', id::text`;
 
 function memoryRecord(row: TextRow, includeVectors: boolean): RawRecord {

@@ -44,7 +44,7 @@ function flagsOf(set: PermissionSet): string[] {
 }
 
 const SETS = denoJson.permissions as unknown as Record<string, PermissionSet>;
-const SCRIPTS = ["demo", "backup", "verify", "restore", "grants"];
+const SCRIPTS = ["demo", "backup", "export", "verify", "restore", "grants"];
 
 function backupsIn(dir: string): string[] {
   try {
@@ -119,6 +119,57 @@ Deno.test("the commands work as a user runs them, with their production permissi
         );
         assert.equal(backupsIn(`${checkout.dir}/backups`).length, 1);
         assert.deepEqual(ownLines(run.stderr), []);
+      },
+    );
+
+    await t.step(
+      "deno task export writes each format into ./exports, verified",
+      async () => {
+        for (const format of ["json", "csv", "markdown"]) {
+          const run = await checkout.deno([
+            "task",
+            "export",
+            "--format",
+            format,
+            "--verify",
+            "--output",
+            `exports/${format}`,
+          ]);
+          assert.equal(run.code, 0, run.stderr);
+          assert.match(
+            run.stdout,
+            new RegExp(
+              `✓ Exported 60 memories and 20 relationships as ${format} to exports/${format}`,
+            ),
+          );
+          const verify = await checkout.deno([
+            "task",
+            "verify",
+            `exports/${format}`,
+            "--json",
+          ]);
+          assert.equal(
+            JSON.parse(verify.stdout).ok,
+            true,
+            `${format}: ${verify.stdout}`,
+          );
+        }
+        const bad = await checkout.deno(["task", "export", "--format", "xml"]);
+        assert.equal(bad.code, 2);
+        assert.deepEqual(ownLines(bad.stderr), [
+          'Error: Invalid --format "xml": must be one of json, csv, markdown',
+        ]);
+        const elsewhere = await checkout.deno([
+          "task",
+          "export",
+          "--output",
+          "/tmp/memkeep-not-granted",
+        ]);
+        assert.equal(elsewhere.code, 1);
+        assert.match(
+          ownLines(elsewhere.stderr)[0]!,
+          /^Error: Not permitted: Requires read access to "\/tmp\/memkeep-not-granted"/,
+        );
       },
     );
 
