@@ -12,7 +12,6 @@ import {
   seedMemories,
   startWireDatabase,
   tableDigest,
-  type TestDatabase,
 } from "./_db.ts";
 import {
   assertRejectsWith,
