@@ -21,6 +21,8 @@ export interface FileDigest {
 export interface HashingWriter {
   /** Queues text; it reaches the file in writes of about 1 MiB. */
   write(text: string): Promise<void>;
+  /** Writes bytes (after any queued text). */
+  writeBytes(bytes: Uint8Array): Promise<void>;
   /** Flushes, syncs to disk, closes, and returns the digest. */
   close(): Promise<FileDigest>;
   /** Closes without syncing, after a failure. */
@@ -65,6 +67,15 @@ export async function createHashingWriter(
       pending += text.length;
       if (pending >= FLUSH_AT) await flush();
     },
+    async writeBytes(data: Uint8Array) {
+      await flush();
+      hash.update(data);
+      bytes += data.length;
+      let offset = 0;
+      while (offset < data.length) {
+        offset += await file.write(data.subarray(offset));
+      }
+    },
     async close() {
       try {
         await flush();
@@ -85,29 +96,32 @@ export async function createHashingWriter(
 }
 
 /**
- * Hashes a file in 1 MiB reads.
+ * Hashes a stream of bytes.
  *
- * @param path The file.
- * @param onChunk Called with each chunk read, to parse while hashing.
- * @returns Its SHA-256 and size.
+ * @param chunks The bytes.
+ * @returns Their SHA-256 and size.
  */
-export async function hashFile(
-  path: string,
-  onChunk?: (chunk: Uint8Array) => void,
+export async function hashChunks(
+  chunks: AsyncIterable<Uint8Array>,
 ): Promise<FileDigest> {
-  using file = await Deno.open(path, { read: true });
   const hash = createHash("sha256");
-  const buffer = new Uint8Array(FLUSH_AT);
   let bytes = 0;
-  while (true) {
-    const n = await file.read(buffer);
-    if (n === null) break;
-    const chunk = buffer.subarray(0, n);
+  for await (const chunk of chunks) {
     hash.update(chunk);
-    onChunk?.(chunk);
-    bytes += n;
+    bytes += chunk.length;
   }
   return { sha256: hash.digest("hex"), bytes };
+}
+
+/**
+ * Hashes a file, reading it as a stream.
+ *
+ * @param path The file.
+ * @returns Its SHA-256 and size.
+ */
+export async function hashFile(path: string): Promise<FileDigest> {
+  using file = await Deno.open(path, { read: true });
+  return await hashChunks(file.readable);
 }
 
 /**

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { createReadStream } from "node:fs";
+import { Readable } from "node:stream";
 import { parse } from "csv-parse";
 import { stringify } from "csv-stringify/sync";
 import { createHashingWriter, type FileDigest } from "./checksums.ts";
@@ -28,6 +28,7 @@ import {
 } from "./relationship_store.ts";
 import type { StoreSnapshot } from "./snapshot.ts";
 import type { VerifyCheck } from "./verify.ts";
+import type { BackupView } from "./_backup_view.ts";
 import { recordFields } from "./_json_scan.ts";
 
 /** The memories file. */
@@ -189,9 +190,9 @@ export async function writeCsv(
 }
 
 async function* csvRecords(
-  path: string,
+  chunks: AsyncIterable<Uint8Array>,
 ): AsyncGenerator<{ row: string[]; line: number }> {
-  const parser = createReadStream(path).pipe(
+  const parser = Readable.from(chunks).pipe(
     parse({ bom: true, info: true, relax_column_count: false }),
   );
   for await (
@@ -208,12 +209,12 @@ async function* csvRecords(
  * with the expected header, ids are unique, each embedding has the recorded
  * number of finite numbers, and record counts equal the metadata.
  *
- * @param dir The export directory.
+ * @param view The export, as the verifier reads it.
  * @param metadata Its metadata.
  * @returns One check per file, and the records counted.
  */
 export async function checkCsv(
-  dir: string,
+  view: BackupView,
   metadata: BackupMetadata,
 ): Promise<{ checks: VerifyCheck[]; memories: number; relationships: number }> {
   const withVectors = metadata.includes_vectors;
@@ -221,7 +222,7 @@ export async function checkCsv(
     ? [...MEMORY_COLUMNS, "embedding"]
     : [...MEMORY_COLUMNS];
   const memories = await checkFile(
-    dir,
+    view,
     MEMORIES_CSV,
     memoryHeader,
     metadata.memory_count,
@@ -257,7 +258,7 @@ export async function checkCsv(
     },
   );
   const relationships = await checkFile(
-    dir,
+    view,
     RELATIONSHIPS_CSV,
     [...RELATIONSHIP_COLUMNS],
     metadata.relationship_count,
@@ -276,7 +277,7 @@ export async function checkCsv(
 }
 
 async function checkFile(
-  dir: string,
+  view: BackupView,
   file: string,
   header: string[],
   expected: number,
@@ -296,7 +297,7 @@ async function checkFile(
   const ids = new Set<string>();
   try {
     let first = true;
-    for await (const { row, line } of csvRecords(`${dir}/${file}`)) {
+    for await (const { row, line } of csvRecords(view.chunks(file))) {
       if (first) {
         first = false;
         if (row.join(",") !== header.join(",")) {

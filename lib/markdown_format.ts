@@ -18,7 +18,7 @@ import type { BackupMetadata, RawRecord } from "./records.ts";
 import { RELATIONSHIPS_TABLE } from "./relationship_store.ts";
 import type { StoreSnapshot } from "./snapshot.ts";
 import type { VerifyCheck } from "./verify.ts";
-import { fileChunks } from "./json_reader.ts";
+import type { BackupView } from "./_backup_view.ts";
 
 /** The Markdown file. */
 export const MEMORIES_MD = "memories.md";
@@ -352,13 +352,13 @@ export function mermaidBlock(markdown: string): string | undefined {
  * table row per relationship, and the graph says how many it shows of how
  * many. Code fences are followed, so memory text cannot fool the count.
  *
- * @param dir The export directory.
+ * @param view The export, as the verifier reads it.
  * @param metadata Its metadata.
  * @returns One check for the memories and one for the relationships, and
  * the records counted.
  */
 export async function checkMarkdown(
-  dir: string,
+  view: BackupView,
   metadata: BackupMetadata,
 ): Promise<{ checks: VerifyCheck[]; memories: number; relationships: number }> {
   const file = MEMORIES_MD;
@@ -410,7 +410,7 @@ export async function checkMarkdown(
     }
   };
   try {
-    for await (const chunk of fileChunks(`${dir}/${file}`)) {
+    for await (const chunk of view.chunks(file)) {
       const text = carry + decoder.decode(chunk, { stream: true });
       const lines = text.split("\n");
       carry = lines.pop()!;

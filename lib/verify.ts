@@ -11,7 +11,7 @@
 
 import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
-import { hashFile, sha256Text, sumsText } from "./checksums.ts";
+import { hashChunks, sha256Text, sumsText } from "./checksums.ts";
 import { errorMessage, VerifyError } from "./errors.ts";
 import {
   CHECKSUMS_FILE,
@@ -21,7 +21,7 @@ import {
   SNAPSHOT_FILE,
   SUMS_FILE,
 } from "./format.ts";
-import { fileChunks, readExport } from "./json_reader.ts";
+import { readExport } from "./json_reader.ts";
 import {
   type BackupMetadata,
   BackupMetadataSchema,
@@ -36,6 +36,22 @@ import {
 import { countTables, RELATIONSHIPS_TABLE } from "./relationship_store.ts";
 import { checkCsv, MEMORIES_CSV, RELATIONSHIPS_CSV } from "./csv_format.ts";
 import { checkMarkdown, MEMORIES_MD } from "./markdown_format.ts";
+import {
+  type BackupView,
+  directoryView,
+  type EntryKind,
+  streamView,
+} from "./_backup_view.ts";
+import {
+  AGE_SUFFIX,
+  decryptStream,
+  ENCRYPTION_FILE,
+  type EncryptionInfo,
+  EncryptionInfoSchema,
+  type Keys,
+  looksLikeAge,
+  PLAINTEXT_FILES,
+} from "./encryption.ts";
 
 /** Where a problem is. */
 export interface VerifyProblem {
@@ -75,24 +91,44 @@ export interface VerifyReport {
   readonly memories: number;
   /** Relationship records read. */
   readonly relationships: number;
+  /** Whether the backup is encrypted. */
+  readonly encrypted: boolean;
+  /** Whether its contents were checked (always, unless encrypted and no key). */
+  readonly contentsVerified: boolean;
 }
 
 /** Options for {@linkcode verifyBackup}. */
 export interface VerifyOptions {
   /** Called as records are read. */
   readonly onProgress?: ((records: number) => void) | undefined;
+  /** Keys to check an encrypted backup's contents. */
+  readonly keys?: Keys | undefined;
 }
 
 /**
- * Verifies a backup directory.
+ * Verifies a backup or export directory. An encrypted backup's ciphertext is
+ * always checked; its contents too when `keys` are given.
  *
- * @param dir The backup directory.
- * @param options Progress callback.
+ * @param dir The directory.
+ * @param options Progress callback, keys for an encrypted backup.
  * @returns Every check with its outcome; `ok` is true only when all passed.
+ * @throws {VerifyError} When the directory does not exist.
  */
 export async function verifyBackup(
   dir: string,
   options: VerifyOptions = {},
+): Promise<VerifyReport> {
+  const plain = await directoryView(dir);
+  if (plain.entries.has(ENCRYPTION_FILE)) {
+    return await verifyEncrypted(dir, plain, options);
+  }
+  return await verifyView(dir, plain, options);
+}
+
+async function verifyView(
+  dir: string,
+  view: BackupView,
+  options: VerifyOptions,
 ): Promise<VerifyReport> {
   const checks: VerifyCheck[] = [];
   const pass = (name: string, detail: string) =>
@@ -101,8 +137,8 @@ export async function verifyBackup(
     checks.push({ name, ok: false, detail, problem });
 
   // 1. Files.
-  const entries = await listEntries(dir);
-  const metadataResult = await readJsonFile(dir, METADATA_FILE, entries);
+  const entries = view.entries;
+  const metadataResult = await readJsonFile(view, METADATA_FILE);
   let metadata: BackupMetadata | undefined;
   if (metadataResult.ok) {
     const parsed = BackupMetadataSchema.safeParse(metadataResult.value);
@@ -145,7 +181,7 @@ export async function verifyBackup(
   }
 
   // 2. Checksums (export.json is hashed during the record pass below).
-  const checksumsResult = await readJsonFile(dir, CHECKSUMS_FILE, entries);
+  const checksumsResult = await readJsonFile(view, CHECKSUMS_FILE);
   let checksums: Checksums | undefined;
   if (checksumsResult.ok) {
     const parsed = ChecksumsSchema.safeParse(checksumsResult.value);
@@ -160,7 +196,7 @@ export async function verifyBackup(
     if (kind !== "file" || name === EXPORT_FILE || name === CHECKSUMS_FILE) {
       continue;
     }
-    hashes.set(name, await hashFile(`${dir}/${name}`));
+    hashes.set(name, await hashChunks(view.chunks(name)));
   }
 
   // 3. Metadata.
@@ -177,7 +213,7 @@ export async function verifyBackup(
   // exports have checks of their own.
   let counted = { memories: 0, relationships: 0 };
   if (format === "json" && entries.get(EXPORT_FILE) === "file") {
-    const records = await checkRecords(dir, metadata, options);
+    const records = await checkRecords(view, metadata, options);
     hashes.set(EXPORT_FILE, records.digest);
     if (records.header) checks.push(records.header);
     checks.push(records.memoryCheck, records.relationshipCheck);
@@ -187,8 +223,8 @@ export async function verifyBackup(
     FORMAT_FILES[format].every((f) => entries.get(f) === "file")
   ) {
     const result = format === "csv"
-      ? await checkCsv(dir, metadata)
-      : await checkMarkdown(dir, metadata);
+      ? await checkCsv(view, metadata)
+      : await checkMarkdown(view, metadata);
     checks.push(...result.checks);
     counted = result;
   }
@@ -202,7 +238,7 @@ export async function verifyBackup(
 
   // 5. Snapshot.
   if (metadata) {
-    const snapshotCheck = checkSnapshot(dir, metadata, entries);
+    const snapshotCheck = await checkSnapshot(view, metadata);
     if (snapshotCheck) checks.push(snapshotCheck);
   }
 
@@ -215,10 +251,10 @@ export async function verifyBackup(
     metadata,
     memories: counted.memories,
     relationships: counted.relationships,
+    encrypted: false,
+    contentsVerified: true,
   };
 }
-
-type EntryKind = "file" | "directory" | "symlink" | "other";
 
 /** The data files of each format. */
 const FORMAT_FILES: Record<ExportFormat, string[]> = {
@@ -234,33 +270,6 @@ function guessFormat(entries: Map<string, EntryKind>): ExportFormat {
   return "json";
 }
 
-async function listEntries(dir: string): Promise<Map<string, EntryKind>> {
-  const entries = new Map<string, EntryKind>();
-  try {
-    for await (const entry of Deno.readDir(dir)) {
-      entries.set(
-        entry.name,
-        entry.isSymlink
-          ? "symlink"
-          : entry.isFile
-          ? "file"
-          : entry.isDirectory
-          ? "directory"
-          : "other",
-      );
-    }
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new VerifyError(dir, "no such backup directory");
-    }
-    if (error instanceof Error && /Not a directory/i.test(error.message)) {
-      throw new VerifyError(dir, "not a directory");
-    }
-    throw error;
-  }
-  return entries;
-}
-
 /** `metadata.json` and `checksums.json` are small; anything larger is not ours. */
 const MAX_SMALL_FILE = 16 * 1024 * 1024;
 
@@ -271,32 +280,44 @@ interface JsonFileResult {
 }
 
 async function readJsonFile(
-  dir: string,
+  view: BackupView,
   name: string,
-  entries: Map<string, EntryKind>,
 ): Promise<JsonFileResult> {
-  if (entries.get(name) !== "file") {
+  if (view.entries.get(name) !== "file") {
     return {
       ok: false,
       problem: { file: name, reason: "the file is missing" },
     };
   }
-  const path = `${dir}/${name}`;
-  const { size } = await Deno.stat(path);
-  if (size > MAX_SMALL_FILE) {
-    return {
-      ok: false,
-      problem: {
-        file: name,
-        reason: `${size} bytes is too large for this file`,
-      },
-    };
-  }
+  const parts: Uint8Array[] = [];
+  let size = 0;
   try {
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(
-      await Deno.readFile(path),
-    );
-    return { ok: true, value: JSON.parse(text) };
+    for await (const chunk of view.chunks(name)) {
+      size += chunk.length;
+      if (size > MAX_SMALL_FILE) {
+        return {
+          ok: false,
+          problem: {
+            file: name,
+            reason:
+              `more than ${MAX_SMALL_FILE} bytes is too large for this file`,
+          },
+        };
+      }
+      parts.push(chunk);
+    }
+    const bytes = new Uint8Array(size);
+    let at = 0;
+    for (const part of parts) {
+      bytes.set(part, at);
+      at += part.length;
+    }
+    return {
+      ok: true,
+      value: JSON.parse(
+        new TextDecoder("utf-8", { fatal: true }).decode(bytes),
+      ),
+    };
   } catch (error) {
     return {
       ok: false,
@@ -450,7 +471,7 @@ export function memoryRecordProblem(
 }
 
 async function checkRecords(
-  dir: string,
+  view: BackupView,
   metadata: BackupMetadata | undefined,
   options: VerifyOptions,
 ): Promise<RecordsResult> {
@@ -459,7 +480,7 @@ async function checkRecords(
   // Hashes every byte of the file, also the rest of it when the parser
   // stops early at a syntax error, so the checksum check can still report.
   const hashed = async function* () {
-    const chunks = fileChunks(`${dir}/${EXPORT_FILE}`);
+    const chunks = view.chunks(EXPORT_FILE);
     try {
       while (true) {
         const next = await chunks.next();
@@ -652,11 +673,11 @@ function canonical(value: unknown): string {
   });
 }
 
-function checkSnapshot(
-  dir: string,
+async function checkSnapshot(
+  view: BackupView,
   metadata: BackupMetadata,
-  entries: Map<string, EntryKind>,
-): VerifyCheck | undefined {
+): Promise<VerifyCheck | undefined> {
+  const entries = view.entries;
   const name = "snapshot";
   const file = metadata.relationships.snapshot;
   if (file === null) {
@@ -676,7 +697,7 @@ function checkSnapshot(
   if (entries.get(file) !== "file") return undefined; // reported by "files"
   let db: DatabaseSync;
   try {
-    db = new DatabaseSync(`${dir}/${file}`, { readOnly: true });
+    db = await view.openSqlite(file);
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) throw error;
     return {
@@ -744,4 +765,152 @@ function checkSnapshot(
   } finally {
     db.close();
   }
+}
+
+async function verifyEncrypted(
+  dir: string,
+  plain: BackupView,
+  options: VerifyOptions,
+): Promise<VerifyReport> {
+  const checks: VerifyCheck[] = [];
+  const infoResult = await readJsonFile(plain, ENCRYPTION_FILE);
+  let info: EncryptionInfo | undefined;
+  if (infoResult.ok) {
+    const parsed = EncryptionInfoSchema.safeParse(infoResult.value);
+    if (parsed.success) info = parsed.data;
+    else {infoResult.problem = {
+        file: ENCRYPTION_FILE,
+        reason: firstIssue(parsed.error),
+      };}
+  }
+  if (!info) {
+    checks.push({
+      name: "encryption",
+      ok: false,
+      detail: "encryption.json is not valid",
+      problem: infoResult.problem!,
+    });
+  } else {
+    const expected = new Set([
+      ...info.files.map((f) => `${f}${AGE_SUFFIX}`),
+      ...PLAINTEXT_FILES,
+    ]);
+    const missing = [...expected].filter((f) =>
+      plain.entries.get(f) !== "file"
+    );
+    const extra = [...plain.entries.keys()].filter((f) => !expected.has(f));
+    let problem: VerifyProblem | undefined = missing.length > 0
+      ? { file: missing[0]!, reason: "the file is missing" }
+      : extra.length > 0
+      ? { file: extra[0]!, reason: "not listed in encryption.json" }
+      : undefined;
+    if (!problem) {
+      for (const file of info.files) {
+        const first = await plain.chunks(`${file}${AGE_SUFFIX}`).next();
+        if (first.done || !looksLikeAge(first.value)) {
+          problem = {
+            file: `${file}${AGE_SUFFIX}`,
+            reason: "not an age-encrypted file",
+          };
+          break;
+        }
+      }
+    }
+    checks.push(
+      problem
+        ? {
+          name: "encryption",
+          ok: false,
+          detail: `${problem.file}: ${problem.reason}`,
+          problem,
+        }
+        : {
+          name: "encryption",
+          ok: true,
+          detail:
+            `age-encrypted to ${info.recipients.length} recipient(s): ${info.files.length} files`,
+        },
+    );
+  }
+  const checksumsResult = await readJsonFile(plain, CHECKSUMS_FILE);
+  let checksums: Checksums | undefined;
+  if (checksumsResult.ok) {
+    const parsed = ChecksumsSchema.safeParse(checksumsResult.value);
+    if (parsed.success) checksums = parsed.data;
+    else {checksumsResult.problem = {
+        file: CHECKSUMS_FILE,
+        reason: firstIssue(parsed.error),
+      };}
+  }
+  const hashes = new Map<string, { sha256: string; bytes: number }>();
+  for (const [name, kind] of plain.entries) {
+    if (kind === "file" && name !== CHECKSUMS_FILE) {
+      hashes.set(name, await hashChunks(plain.chunks(name)));
+    }
+  }
+  const ciphertext = checkChecksums(
+    checksums,
+    checksumsResult.problem,
+    hashes,
+    plain.entries,
+  );
+  checks.push({
+    ...ciphertext,
+    name: "ciphertext",
+    detail: ciphertext.detail.replace(
+      /^checksums match/,
+      "ciphertext checksums match",
+    ),
+  });
+
+  let inner: VerifyReport | undefined;
+  if (info && options.keys && checks.every((c) => c.ok)) {
+    const keys = options.keys;
+    const view = streamView(info.files, async function* (name) {
+      using file = await Deno.open(`${dir}/${name}${AGE_SUFFIX}`, {
+        read: true,
+      });
+      let plainStream: ReadableStream<Uint8Array>;
+      try {
+        plainStream = await decryptStream(keys, file.readable);
+      } catch (error) {
+        throw new VerifyError(
+          `${name}${AGE_SUFFIX}`,
+          `cannot be decrypted with the key given: ${errorMessage(error)}`,
+        );
+      }
+      yield* plainStream;
+    });
+    try {
+      inner = await verifyView(dir, view, options);
+      checks.push(...inner.checks);
+    } catch (error) {
+      if (!(error instanceof VerifyError)) throw error;
+      checks.push({
+        name: "contents",
+        ok: false,
+        detail: error.message,
+        problem: { file: error.file, reason: error.reason },
+      });
+    }
+  } else if (checks.every((c) => c.ok)) {
+    checks.push({
+      name: "contents",
+      ok: true,
+      detail:
+        "not checked: encrypted, and no key given (set AGE_IDENTITY_FILE or AGE_PASSPHRASE to check everything)",
+    });
+  }
+  const firstFailure = checks.find((c) => !c.ok);
+  return {
+    dir,
+    ok: firstFailure === undefined,
+    checks,
+    problem: firstFailure?.problem,
+    metadata: inner?.metadata,
+    memories: inner?.memories ?? 0,
+    relationships: inner?.relationships ?? 0,
+    encrypted: true,
+    contentsVerified: inner !== undefined,
+  };
 }
