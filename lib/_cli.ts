@@ -133,7 +133,11 @@ export function printVerifyReport(report: VerifyReport, indent = ""): void {
   for (const check of report.checks) {
     log.info(`${indent}${check.ok ? "✓" : "✗"} ${check.name}: ${check.detail}`);
   }
-  if (report.ok) {
+  if (report.ok && !report.contentsVerified) {
+    log.info(
+      `${indent}Encrypted backup is intact (ciphertext verified; set AGE_IDENTITY_FILE to check its contents).`,
+    );
+  } else if (report.ok) {
     log.info(
       `${indent}Backup is valid: ${log.count(report.memories)} memories, ${
         log.count(report.relationships)
@@ -146,4 +150,19 @@ export function printVerifyReport(report: VerifyReport, indent = ""): void {
       : "unknown problem";
     log.info(`${indent}Backup is NOT valid: ${where}`);
   }
+}
+
+/**
+ * Reads an optional environment variable, as unset when the script was not
+ * granted it (e.g. `verify` run with `--allow-read=DIR` only).
+ *
+ * @param name The variable.
+ * @returns Its value, or `undefined`.
+ */
+export function optionalEnv(name: string): string | undefined {
+  if (
+    Deno.permissions.querySync({ name: "env", variable: name }).state !==
+      "granted"
+  ) return undefined;
+  return Deno.env.get(name);
 }

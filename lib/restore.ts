@@ -40,6 +40,9 @@ import {
 } from "./relationship_loader.ts";
 import { openBackupSource } from "./restore_source.ts";
 import { verifyBackup } from "./verify.ts";
+import { decryptBackup, ENCRYPTION_FILE, type Keys } from "./encryption.ts";
+import { errorMessage } from "./errors.ts";
+import { exists, removeQuietly } from "./_fs.ts";
 import { recordFields } from "./_json_scan.ts";
 import type { SqlSession } from "./_sql.ts";
 
@@ -61,6 +64,8 @@ export interface RestoreOptions {
   readonly allowMissingVectors?: boolean;
   /** Where to extract a zip (default `./data/.restore-PID`). */
   readonly scratchDir?: string;
+  /** Keys for an encrypted backup (`AGE_IDENTITY_FILE`, `AGE_PASSPHRASE`). */
+  readonly keys?: Keys | undefined;
   /**
    * Called with the preview before a real restore; return `true` to go on.
    * Without it a real restore runs at once (as with `--force`).
@@ -129,9 +134,40 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   const progress = options.onProgress ?? (() => {});
   const scratch = options.scratchDir ?? `./data/.restore-${Deno.pid}`;
   const source = await openBackupSource(options.source, scratch);
+  const decrypted = `${scratch}-decrypted`;
   try {
+    let dir = source.dir;
+    if (await exists(`${dir}/${ENCRYPTION_FILE}`)) {
+      if (!options.keys) {
+        throw new RestoreError(
+          "Cannot restore: the backup is encrypted; set AGE_IDENTITY_FILE to your age identity file (or AGE_PASSPHRASE)",
+        );
+      }
+      progress("checking and decrypting the backup");
+      const outer = await verifyBackup(dir);
+      if (!outer.ok) {
+        const p = outer.problem;
+        throw new RestoreError(
+          `Cannot restore: the encrypted backup failed verification: ${
+            p ? `${p.file}: ${p.reason}` : ""
+          }`,
+        );
+      }
+      try {
+        dir = await decryptBackup(dir, decrypted, options.keys);
+      } catch (error) {
+        throw new RestoreError(
+          `Cannot restore: cannot decrypt the backup with the key given: ${
+            errorMessage(error)
+          }`,
+          {
+            cause: error,
+          },
+        );
+      }
+    }
     progress("verifying the backup");
-    const report = await verifyBackup(source.dir);
+    const report = await verifyBackup(dir);
     if (!report.ok || !report.metadata) {
       const p = report.problem;
       throw new RestoreError(
@@ -156,12 +192,12 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     try {
       const plan = await planMemoryTarget(store.session, tableName, backup);
       if (plan.idType === "uuid" && backup.memories.id_type !== "uuid") {
-        await checkUuids(source.dir);
+        await checkUuids(dir);
       }
       const relationships = await planRelationshipTarget(
         options.config.relationships,
         backup,
-        source.dir,
+        dir,
       );
       const mode = options.conflictMode ?? "skip";
       const attempt = (commit: boolean) =>
@@ -169,7 +205,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
           store.session,
           plan,
           relationships,
-          source.dir,
+          dir,
           backup,
           mode,
           commit,
@@ -213,6 +249,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     }
   } finally {
     await source.cleanup();
+    await removeQuietly(decrypted);
   }
 }
 

@@ -132,7 +132,7 @@ export function shQuote(word: string): string {
  */
 export function cronLine(options: ScheduleOptions): string {
   const { project, deno, envFile, at } = resolved(options);
-  const log = shQuote(posix.join(project, CRON_LOG));
+  const log = shQuote(jobFiles(options).log);
   const task = (name: string) =>
     `NO_COLOR=1 ${shQuote(deno)} task --env-file=${
       shQuote(envFile)
@@ -190,6 +190,21 @@ export function systemdUnits(options: ScheduleOptions): SystemdUnits {
     "",
   ].join("\n");
   return { service, timer };
+}
+
+/**
+ * The files the job uses, as absolute paths.
+ *
+ * @param options The project and env file.
+ * @returns The env file it reads and the log it appends to (the crontab
+ *   job; the systemd service logs to the journal).
+ * @throws {RangeError} When a path is not absolute or contains a line break.
+ */
+export function jobFiles(
+  options: ScheduleOptions,
+): { envFile: string; log: string } {
+  const { project, envFile } = resolved(options);
+  return { envFile, log: posix.join(project, CRON_LOG) };
 }
 
 /**
@@ -296,11 +311,14 @@ function cronEscape(command: string): string {
   return command.replaceAll("\\%", "\\''%").replaceAll("%", "\\%");
 }
 
-/** A word for `ExecStart=`: in double quotes, C escapes, `%%` and `$$`. */
+/**
+ * A word for `ExecStart=`: `%` as `%%`; unless plain, in double quotes with C
+ * escapes and `$` as `$$` (no variable expansion).
+ */
 function systemdQuote(word: string): string {
-  return `"${
-    systemdEscape(word).replace(/[\\"]/g, "\\$&").replaceAll("$", "$$$$")
-  }"`;
+  const escaped = systemdEscape(word);
+  if (/^[\w+=:,./@-]+$/.test(escaped)) return escaped;
+  return `"${escaped.replace(/[\\"]/g, "\\$&").replaceAll("$", "$$$$")}"`;
 }
 
 /** A value for a unit file setting: `%` starts a specifier, `%%` is `%`. */

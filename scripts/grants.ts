@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --allow-env=DATABASE_URL,RELATIONSHIPS_DB,BACKUP_DIR
+#!/usr/bin/env -S deno run -q --allow-env=AGE_IDENTITY_FILE,BACKUP_DIR,DATABASE_URL,GITHUB_API_URL,GITHUB_TOKEN,RELATIONSHIPS_DB
 /**
  * `deno run -q -P=grants scripts/grants.ts COMMAND`
  *
@@ -20,18 +20,47 @@ import * as log from "../lib/log.ts";
 interface PermissionSet {
   read?: string[] | boolean;
   write?: string[] | boolean;
+  net?: string[] | boolean;
 }
 
 const SETS = denoJson.permissions as unknown as Record<string, PermissionSet>;
 
 /** What each command reads or writes beyond its permission set, by setting. */
-const NEEDS: Record<string, { read: string[]; write: string[] }> = {
-  backup: { read: ["RELATIONSHIPS_DB", "BACKUP_DIR"], write: ["BACKUP_DIR"] },
+const NEEDS: Record<
+  string,
+  { read: string[]; write: string[]; net: "database" | "github" | "none" }
+> = {
+  backup: {
+    read: ["RELATIONSHIPS_DB", "BACKUP_DIR"],
+    write: ["BACKUP_DIR"],
+    net: "database",
+  },
   // A restore writes the relationship store, its journal and, when it
   // creates the store, a temporary file beside it: the whole directory.
-  restore: { read: [], write: ["dir:RELATIONSHIPS_DB"] },
-  export: { read: ["RELATIONSHIPS_DB"], write: [] },
+  restore: { read: [], write: ["dir:RELATIONSHIPS_DB"], net: "database" },
+  export: { read: ["RELATIONSHIPS_DB"], write: [], net: "database" },
+  prune: { read: ["BACKUP_DIR"], write: ["BACKUP_DIR"], net: "github" },
+  "fetch-artifact": { read: [], write: [], net: "github" },
+  // To check an encrypted backup's contents: the identity file.
+  verify: { read: ["AGE_IDENTITY_FILE"], write: [], net: "none" },
 };
+
+/** The `host:port` of the GitHub API, when a token is set. */
+function githubHost(
+  env: (name: string) => string | undefined,
+): string | undefined {
+  if (!env("GITHUB_TOKEN")?.trim()) return undefined;
+  try {
+    const url = new URL(
+      env("GITHUB_API_URL")?.trim() || "https://api.github.com",
+    );
+    return `${url.hostname}:${
+      url.port || (url.protocol === "http:" ? "80" : "443")
+    }`;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * The extra flags for a command.
@@ -49,9 +78,17 @@ export function grantsFor(
   if (!set || !needs) return [];
   const flags: string[] = [];
   const url = env("DATABASE_URL")?.trim();
-  if (url) {
-    const host = netGrant(url);
-    if (host) flags.push(`--allow-net=${host}`);
+  const host = needs.net === "github"
+    ? githubHost(env)
+    : needs.net === "database" && url
+    ? netGrant(url)
+    : undefined;
+  if (host) {
+    // A flag replaces the set's list: repeat the set's hosts.
+    const base = Array.isArray(set.net) ? set.net : [];
+    flags.push(
+      `--allow-net=${[...base.filter((h) => h !== host), host].join(",")}`,
+    );
   }
   const pathOf = (need: string): string | undefined => {
     const [dirOnly, name] = need.startsWith("dir:")

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --allow-read --allow-write=./data --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
+#!/usr/bin/env -S deno run -q --allow-read --allow-write=./data --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,AGE_IDENTITY_FILE,AGE_PASSPHRASE --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
 /**
  * `deno task restore --source DIR|ZIP [--dry-run] [--force]
  * [--conflict-mode skip|update] [--table T] [--allow-missing-vectors] [--json]`
@@ -11,6 +11,7 @@
  */
 
 import { resolveConfig } from "../lib/config.ts";
+import { loadKeys } from "../lib/encryption.ts";
 import { UsageError } from "../lib/errors.ts";
 import * as log from "../lib/log.ts";
 import {
@@ -19,7 +20,13 @@ import {
   type RestorePreview,
   type RestoreResult,
 } from "../lib/restore.ts";
-import { EXIT_FAILURE, EXIT_OK, parseFlags, run } from "../lib/_cli.ts";
+import {
+  EXIT_FAILURE,
+  EXIT_OK,
+  optionalEnv,
+  parseFlags,
+  run,
+} from "../lib/_cli.ts";
 
 const HELP = `Usage: deno task restore --source DIR|ZIP [options]
 
@@ -101,6 +108,7 @@ export async function main(args: string[]): Promise<number> {
       conflictMode: mode as "skip" | "update",
       dryRun,
       allowMissingVectors: values["allow-missing-vectors"] ?? false,
+      keys: await loadKeys(optionalEnv),
       confirm: dryRun || force ? undefined : (preview) => {
         log.clearProgress();
         printPreview(preview, "[PREVIEW] Restore preview");

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --allow-read=./backups,./exports
+#!/usr/bin/env -S deno run -q --allow-read=./backups,./exports --allow-env=AGE_IDENTITY_FILE,AGE_PASSPHRASE
 /**
  * `deno task verify DIR [--json]`
  *
@@ -10,11 +10,13 @@
  */
 
 import * as log from "../lib/log.ts";
+import { loadKeys } from "../lib/encryption.ts";
 import { verifyBackup } from "../lib/verify.ts";
 import { UsageError } from "../lib/errors.ts";
 import {
   EXIT_FAILURE,
   EXIT_OK,
+  optionalEnv,
   parseFlags,
   printVerifyReport,
   run,
@@ -58,6 +60,7 @@ export async function main(args: string[]): Promise<number> {
       );
     }
     const report = await verifyBackup(dir, {
+      keys: await loadKeys(optionalEnv),
       onProgress: json
         ? undefined
         : (n) => log.progress(`records ${log.count(n)}`),

@@ -18,6 +18,7 @@ type PermissionSet = {
   read?: string[] | boolean;
   write?: string[] | boolean;
   net?: string[] | boolean;
+  run?: string[] | boolean;
   env?: string[] | { allow?: string[]; ignore?: string[] };
 };
 
@@ -33,6 +34,7 @@ function flagsOf(set: PermissionSet): string[] {
   list("read", set.read);
   list("write", set.write);
   list("net", set.net);
+  list("run", set.run);
   if (Array.isArray(set.env)) list("env", set.env);
   else if (set.env) {
     list("env", set.env.allow);
@@ -44,7 +46,17 @@ function flagsOf(set: PermissionSet): string[] {
 }
 
 const SETS = denoJson.permissions as unknown as Record<string, PermissionSet>;
-const SCRIPTS = ["demo", "backup", "export", "verify", "restore", "grants"];
+const SCRIPTS = [
+  "demo",
+  "backup",
+  "export",
+  "verify",
+  "restore",
+  "prune",
+  "fetch_artifact",
+  "schedule",
+  "grants",
+];
 
 function backupsIn(dir: string): string[] {
   try {
@@ -73,16 +85,17 @@ Deno.test("every script's shebang grants exactly its permission set, and no task
         .split("\n")[0]!;
       assert.match(first, /^#!\/usr\/bin\/env -S deno run -q /);
       const shebang = first.split(" ").filter((f) => f.startsWith("--")).sort();
-      assert.deepEqual(shebang, flagsOf(SETS[script]!));
+      assert.deepEqual(shebang, flagsOf(SETS[script.replace("_", "-")]!));
     });
   }
   const tasks = Object.values(denoJson.tasks).map((t) => t.command).join("\n");
   assert.doesNotMatch(tasks, /\s(-A|--allow-all|--allow-run)\b/);
   for (const script of SCRIPTS.filter((s) => s !== "grants")) {
+    const set = script.replace("_", "-");
     assert.match(
       tasks,
-      new RegExp(`-P=${script} .*scripts/${script}\\.ts`),
-      `the ${script} task uses -P=${script}`,
+      new RegExp(`-P=${set} .*scripts/${script}\\.ts`),
+      `the ${set} task uses -P=${set}`,
     );
   }
 });

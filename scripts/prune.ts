@@ -1,0 +1,189 @@
+#!/usr/bin/env -S deno run -q --allow-read=./backups --allow-write=./backups --allow-env=BACKUP_DIR,GITHUB_TOKEN,GITHUB_REPOSITORY,GITHUB_API_URL
+/**
+ * `deno task prune [--dir ./backups] [--keep-daily 7] [--keep-weekly 4]
+ * [--keep-monthly 0] [--dry-run] [--force] [--now ISO-8601] [--json]
+ * [--artifacts]`
+ *
+ * Deletes the backups the retention policy does not keep, in the backup
+ * directory or (with `--artifacts`) among the repository's GitHub artifacts.
+ * Exit codes: 0 success, 1 failure or refusal, 2 bad usage.
+ *
+ * @module
+ */
+
+import { DEFAULT_BACKUP_DIR } from "../lib/config.ts";
+import { githubSettings } from "../lib/github.ts";
+import * as log from "../lib/log.ts";
+import { pruneArtifacts, pruneBackups } from "../lib/prune.ts";
+import {
+  DEFAULT_POLICY,
+  type RetentionDecision,
+  type RetentionPolicy,
+} from "../lib/retention.ts";
+import {
+  EXIT_FAILURE,
+  EXIT_OK,
+  integerFlag,
+  parseFlags,
+  run,
+} from "../lib/_cli.ts";
+import { parseMoment } from "../lib/_moment.ts";
+
+const HELP = `Usage: deno task prune [options]
+
+Deletes the backups the retention policy does not keep: every backup of the
+last 7 days, the newest of each of the 4 ISO weeks before this one, and the
+newest of each of the previous N months. Names that are not exactly
+memory_YYYYMMDD_HHMMSS, links and the newest backup are never deleted; when
+the newest backup fails verification nothing is deleted.
+
+Options:
+  --dir DIR           backup directory (env BACKUP_DIR, default ./backups)
+  --artifacts         prune this repository's GitHub artifacts instead
+                      (GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL)
+  --keep-daily N      days of backups to keep (default 7)
+  --keep-weekly N     weeks before this one to keep one backup of (default 4)
+  --keep-monthly N    months before this one to keep one backup of (default 0)
+  --dry-run           show the decisions, delete nothing
+  --force             prune even when the newest backup fails verification
+  --now ISO-8601      the time to prune as of (default: now)
+  --json              print the decisions as JSON
+  -h, --help          show this help
+
+Exit codes: 0 success, 1 failure or refusal, 2 bad usage.`;
+
+/**
+ * Runs a prune.
+ *
+ * @param args Command-line arguments.
+ * @returns The exit code.
+ */
+export async function main(args: string[]): Promise<number> {
+  let json = false;
+  return await run(async () => {
+    const { values } = parseFlags(args, {
+      dir: { type: "string" },
+      artifacts: { type: "boolean" },
+      "keep-daily": { type: "string" },
+      "keep-weekly": { type: "string" },
+      "keep-monthly": { type: "string" },
+      "dry-run": { type: "boolean" },
+      force: { type: "boolean" },
+      now: { type: "string" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    });
+    if (values.help) {
+      log.info(HELP);
+      return EXIT_OK;
+    }
+    json = values.json ?? false;
+    const policy: RetentionPolicy = {
+      daily: integerFlag(
+        values["keep-daily"],
+        "--keep-daily",
+        DEFAULT_POLICY.daily,
+      ),
+      weekly: integerFlag(
+        values["keep-weekly"],
+        "--keep-weekly",
+        DEFAULT_POLICY.weekly,
+      ),
+      monthly: integerFlag(
+        values["keep-monthly"],
+        "--keep-monthly",
+        DEFAULT_POLICY.monthly,
+      ),
+    };
+    const now = parseMoment(values.now);
+    const dryRun = values["dry-run"] ?? false;
+    const env = (name: string) => Deno.env.get(name);
+    const header =
+      `keep ${policy.daily} daily, ${policy.weekly} weekly, ${policy.monthly} monthly; as of ${now.toISOString()}`;
+
+    if (values.artifacts) {
+      const gh = githubSettings(env);
+      const outcome = await pruneArtifacts(gh, { policy, now, dryRun });
+      if (json) {
+        log.info(JSON.stringify({
+          ok: true,
+          dry_run: dryRun,
+          repository: gh.repository,
+          decisions: outcome.decisions,
+          deleted: outcome.deleted.map((a) => ({ id: a.id, name: a.name })),
+        }));
+        return EXIT_OK;
+      }
+      log.info(
+        `Pruning artifacts of ${gh.repository} (${header})${
+          dryRun ? " — dry run" : ""
+        }`,
+      );
+      printDecisions(outcome.decisions);
+      log.info(
+        `${
+          dryRun ? "Would delete" : "Deleted"
+        } ${outcome.deleted.length} artifact(s), kept ${
+          outcome.decisions.filter((d) => d.keep).length
+        }; ${outcome.ignored.length} other or expired artifact(s) left alone.`,
+      );
+      return EXIT_OK;
+    }
+
+    const dir = values.dir ?? (env("BACKUP_DIR")?.trim() || DEFAULT_BACKUP_DIR);
+    const outcome = await pruneBackups(dir, {
+      policy,
+      now,
+      dryRun,
+      force: values.force ?? false,
+    });
+    if (json) {
+      log.info(JSON.stringify({
+        ok: outcome.refused === undefined,
+        dry_run: dryRun,
+        dir,
+        refused: outcome.refused ?? null,
+        decisions: outcome.decisions,
+        deleted: outcome.deleted,
+        removed_temporary: outcome.removedTemps,
+      }));
+    } else {
+      log.info(`Pruning ${dir} (${header})${dryRun ? " — dry run" : ""}`);
+      printDecisions(outcome.decisions);
+      for (const name of outcome.removedTemps) {
+        log.info(
+          `  ${
+            dryRun ? "would remove" : "removed"
+          }  ${name}  (left by an interrupted backup, over a day old)`,
+        );
+      }
+      if (!outcome.refused) {
+        log.info(
+          `${
+            dryRun ? "Would delete" : "Deleted"
+          } ${outcome.deleted.length} backup(s), kept ${
+            outcome.decisions.filter((d) => d.keep).length
+          }.`,
+        );
+      }
+    }
+    if (outcome.refused) {
+      log.error(`Prune refused: ${outcome.refused}`);
+      return EXIT_FAILURE;
+    }
+    return EXIT_OK;
+  }, { json: () => json });
+}
+
+function printDecisions(decisions: RetentionDecision[]): void {
+  const width = Math.max(0, ...decisions.map((d) => d.name.length));
+  for (const d of decisions) {
+    log.info(
+      `  ${d.keep ? "keep  " : "delete"}  ${d.name.padEnd(width)}  ${
+        d.reasons.join("; ")
+      }`,
+    );
+  }
+}
+
+if (import.meta.main) Deno.exitCode = await main(Deno.args);
