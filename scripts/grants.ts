@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --allow-env=AGE_IDENTITY_FILE,BACKUP_DIR,DATABASE_URL,GITHUB_API_URL,GITHUB_TOKEN,RELATIONSHIPS_DB
+#!/usr/bin/env -S deno run -q --allow-env=AGE_IDENTITY_FILE,BACKUP_DIR,DATABASE_URL,GITHUB_API_URL,GITHUB_OUTPUT,GITHUB_STEP_SUMMARY,GITHUB_TOKEN,RELATIONSHIPS_DB
 /**
  * `deno run -q -P=grants scripts/grants.ts COMMAND`
  *
@@ -41,6 +41,14 @@ const NEEDS: Record<
   export: { read: ["RELATIONSHIPS_DB"], write: [], net: "database" },
   prune: { read: ["BACKUP_DIR"], write: ["BACKUP_DIR"], net: "github" },
   "fetch-artifact": { read: [], write: [], net: "github" },
+  status: { read: ["BACKUP_DIR"], write: [], net: "github" },
+  alert: { read: [], write: [], net: "github" },
+  // The runner's files for step outputs and the job summary.
+  publish: {
+    read: ["BACKUP_DIR"],
+    write: ["GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"],
+    net: "none",
+  },
   // To check an encrypted backup's contents: the identity file.
   verify: { read: ["AGE_IDENTITY_FILE"], write: [], net: "none" },
 };

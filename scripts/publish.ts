@@ -1,0 +1,145 @@
+#!/usr/bin/env -S deno run -q --allow-read=./backups,./artifacts --allow-write=./artifacts --allow-env=BACKUP_DIR,AGE_RECIPIENTS,GITHUB_OUTPUT,GITHUB_STEP_SUMMARY
+/**
+ * `deno task publish [--backup DIR] [--json]`
+ *
+ * The nightly workflow's step between the backup and the upload: takes the
+ * newest backup (or DIR), encrypts it with age into `./artifacts/NAME` when
+ * `AGE_RECIPIENTS` is set (the workflow never holds a key that can read it),
+ * writes `name`, `path` and `encrypted` to `GITHUB_OUTPUT` for the upload
+ * step, and the job summary to `GITHUB_STEP_SUMMARY` (and stdout). Exit
+ * codes: 0 success, 1 failure, 2 bad usage.
+ *
+ * @module
+ */
+
+import { DEFAULT_BACKUP_DIR } from "../lib/config.ts";
+import { encryptBackup, parseRecipients } from "../lib/encryption.ts";
+import { BackupError } from "../lib/errors.ts";
+import { BACKUP_NAME, METADATA_FILE } from "../lib/format.ts";
+import * as log from "../lib/log.ts";
+import { BackupMetadataSchema, ChecksumsSchema } from "../lib/records.ts";
+import { summaryMarkdown } from "../lib/summary.ts";
+import { verifyBackup } from "../lib/verify.ts";
+import { EXIT_OK, optionalEnv, parseFlags, run } from "../lib/_cli.ts";
+import { removeQuietly } from "../lib/_fs.ts";
+
+const HELP = `Usage: deno task publish [--backup DIR] [--json]
+
+Prepares the newest backup in BACKUP_DIR (or DIR) for upload as a GitHub
+Actions artifact: encrypts it with age into ./artifacts/NAME when
+AGE_RECIPIENTS holds public keys, writes name, path and encrypted to
+GITHUB_OUTPUT, and the job summary to GITHUB_STEP_SUMMARY.`;
+
+const ARTIFACTS_DIR = "./artifacts";
+
+/**
+ * Prepares the artifact.
+ *
+ * @param args Command-line arguments.
+ * @returns The exit code.
+ */
+export async function main(args: string[]): Promise<number> {
+  let json = false;
+  return await run(async () => {
+    const { values } = parseFlags(args, {
+      backup: { type: "string" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    });
+    if (values.help) {
+      log.info(HELP);
+      return EXIT_OK;
+    }
+    json = values.json ?? false;
+    const dir = optionalEnv("BACKUP_DIR")?.trim() || DEFAULT_BACKUP_DIR;
+    const names = [...Deno.readDirSync(dir)].filter((e) =>
+      e.isDirectory && BACKUP_NAME.test(e.name)
+    ).map((e) => e.name)
+      .sort();
+    const backup = values.backup ??
+      (names.length > 0 ? `${dir}/${names.at(-1)}` : undefined);
+    if (!backup) {
+      throw new BackupError(dir, `Nothing to publish: no backup in "${dir}"`);
+    }
+    const name = backup.replace(/\/+$/, "").split("/").pop()!;
+    const report = await verifyBackup(backup);
+    if (!report.ok || !report.metadata) {
+      throw new BackupError(
+        backup,
+        `Refusing to publish "${backup}": it fails verification (${report.problem?.reason})`,
+      );
+    }
+    const metadata = report.metadata;
+    const checksums = ChecksumsSchema.parse(
+      JSON.parse(await Deno.readTextFile(`${backup}/checksums.json`)),
+    );
+    const backupBytes = Object.values(checksums.files).reduce(
+      (s, f) => s + f.bytes,
+      0,
+    );
+    const recipientsText = optionalEnv("AGE_RECIPIENTS")?.trim();
+    let path = backup;
+    let artifactBytes = backupBytes;
+    const encrypted = Boolean(recipientsText);
+    if (recipientsText) {
+      const recipients = parseRecipients(recipientsText);
+      path = `${ARTIFACTS_DIR}/${name}`;
+      await Deno.mkdir(ARTIFACTS_DIR, { recursive: true });
+      await removeQuietly(path);
+      const files = await encryptBackup(backup, path, recipients);
+      artifactBytes = Object.values(files).reduce((s, f) => s + f.bytes, 0);
+    } else {
+      log.warn(
+        "AGE_RECIPIENTS is not set: the artifact is uploaded unencrypted",
+      );
+    }
+    const previousName = names.filter((n) => n < name).at(-1);
+    let previous;
+    if (previousName && values.backup === undefined) {
+      try {
+        previous = BackupMetadataSchema.parse(
+          JSON.parse(
+            await Deno.readTextFile(`${dir}/${previousName}/${METADATA_FILE}`),
+          ),
+        );
+      } catch {
+        previous = undefined;
+      }
+    }
+    const summary = summaryMarkdown({
+      metadata,
+      combined: checksums.combined,
+      backupBytes,
+      artifactBytes,
+      artifact: name,
+      encrypted,
+      previous,
+    });
+    const output = optionalEnv("GITHUB_OUTPUT");
+    if (output) {
+      await Deno.writeTextFile(
+        output,
+        `name=${name}\npath=${path}\nencrypted=${encrypted}\n`,
+        { append: true },
+      );
+    }
+    const stepSummary = optionalEnv("GITHUB_STEP_SUMMARY");
+    if (stepSummary) {
+      await Deno.writeTextFile(stepSummary, summary, { append: true });
+    }
+    if (json) {
+      log.info(
+        JSON.stringify({
+          ok: true,
+          name,
+          path,
+          encrypted,
+          bytes: artifactBytes,
+        }),
+      );
+    } else log.info(summary);
+    return EXIT_OK;
+  }, { json: () => json });
+}
+
+if (import.meta.main) Deno.exitCode = await main(Deno.args);
