@@ -1,15 +1,19 @@
 /**
  * Encrypted backups, for artifacts that leave your machine: every file of a
- * backup encrypted with age (npm `age-encryption`, the same format as the
- * `age` CLI) to `NAME.age`, beside a plaintext `encryption.json` (the
- * recipients' public keys and the file list) and `checksums.json` +
- * `SHA256SUMS` over the ciphertext. Without a key, anyone can check the
+ * backup compressed with zstd (encrypted data no longer compresses, and
+ * GitHub counts every byte) and encrypted with age (npm `age-encryption`,
+ * the same format as the `age` CLI) to `NAME.zst.age`, beside a plaintext
+ * `encryption.json` (the recipients' public keys and the file list) and
+ * `checksums.json` + `SHA256SUMS` over the ciphertext. By hand:
+ * `age -d -i key.txt export.json.zst.age | zstd -d > export.json`. Without a key, anyone can check the
  * ciphertext's integrity; with one, every check of the backup runs on the
  * decrypted stream. The workflow only ever holds public keys.
  *
  * @module
  */
 
+import { Duplex } from "node:stream";
+import zlib from "node:zlib";
 import { Decrypter, Encrypter } from "age-encryption";
 import { z } from "zod";
 import {
@@ -24,8 +28,8 @@ import { registerSecret } from "./redact.ts";
 
 /** The plaintext description of an encrypted backup. */
 export const ENCRYPTION_FILE = "encryption.json";
-/** The suffix of an encrypted file. */
-export const AGE_SUFFIX = ".age";
+/** The suffix of an encrypted file: zstd, then age. */
+export const AGE_SUFFIX = ".zst.age";
 /** The first line of every age file. */
 const AGE_HEADER = "age-encryption.org/v1\n";
 
@@ -34,6 +38,8 @@ export const EncryptionInfoSchema = z.object({
   tool: z.literal("memkeep"),
   encryption: z.literal("age"),
   format_version: z.literal(1),
+  /** Each file is compressed before it is encrypted. */
+  compression: z.literal("zstd"),
   /** Public keys the backup is encrypted to (not secret). */
   recipients: z.array(z.string()),
   /** The backup's files, each stored as `NAME.age`. */
@@ -160,7 +166,9 @@ export async function encryptBackup(
     const encrypter = new Encrypter();
     for (const r of recipients) encrypter.addRecipient(r);
     using input = await Deno.open(`${source}/${name}`, { read: true });
-    const encrypted = await encrypter.encrypt(input.readable);
+    const encrypted = await encrypter.encrypt(
+      input.readable.pipeThrough(zstd("compress")),
+    );
     const out = await createHashingWriter(`${target}/${name}${AGE_SUFFIX}`);
     try {
       for await (const chunk of encrypted) await out.writeBytes(chunk);
@@ -174,6 +182,7 @@ export async function encryptBackup(
     tool: "memkeep",
     encryption: "age",
     format_version: 1,
+    compression: "zstd",
     recipients: [...recipients],
     files: names,
   };
@@ -203,6 +212,40 @@ export async function decryptStream(
 }
 
 /**
+ * The original content of one file of an encrypted backup: decrypted, then
+ * decompressed.
+ *
+ * @param keys The keys.
+ * @param ciphertext The `NAME.zst.age` bytes.
+ * @returns The file's content.
+ */
+export async function openEncrypted(
+  keys: Keys,
+  ciphertext: ReadableStream<Uint8Array>,
+): Promise<ReadableStream<Uint8Array>> {
+  return (await decryptStream(keys, ciphertext)).pipeThrough(
+    zstd("decompress"),
+  );
+}
+
+/** A zstd transform stream (node:zlib's native zstd). */
+function zstd(
+  direction: "compress" | "decompress",
+): ReadableWritablePair<Uint8Array, Uint8Array> {
+  // deno-lint-ignore no-explicit-any
+  const z = zlib as any;
+  const transform = direction === "compress"
+    ? z.createZstdCompress({
+      params: { [z.constants.ZSTD_c_compressionLevel]: 3 },
+    })
+    : z.createZstdDecompress();
+  return Duplex.toWeb(transform) as unknown as ReadableWritablePair<
+    Uint8Array,
+    Uint8Array
+  >;
+}
+
+/**
  * Decrypts an encrypted backup into a new directory (for a restore).
  *
  * @param source The encrypted backup.
@@ -223,7 +266,7 @@ export async function decryptBackup(
     using input = await Deno.open(`${source}/${name}${AGE_SUFFIX}`, {
       read: true,
     });
-    const plain = await decryptStream(keys, input.readable);
+    const plain = await openEncrypted(keys, input.readable);
     using out = await Deno.open(`${target}/${name}`, {
       write: true,
       createNew: true,

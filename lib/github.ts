@@ -189,7 +189,8 @@ export async function githubRequest(
       (response.status === 403 &&
         response.headers.get("x-ratelimit-remaining") === "0");
     if ((rateLimited || response.status >= 500) && attempt <= RETRIES) {
-      const after = Number(response.headers.get("retry-after"));
+      const header = response.headers.get("retry-after");
+      const after = header === null ? Number.NaN : Number(header);
       await sleep(
         Number.isFinite(after) && after >= 0
           ? Math.min(after * 1000, 60_000)

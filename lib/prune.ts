@@ -90,7 +90,9 @@ export async function pruneBackups(
     for await (const entry of Deno.readDir(dir)) {
       if (entry.isSymlink) {
         if (entry.name.startsWith("memory_")) links.push(entry.name);
-      } else if (entry.isDirectory && entry.name.startsWith(TEMP_PREFIX)) {
+      } else if (
+        entry.isDirectory && entry.name.startsWith(`${TEMP_PREFIX}memory_`)
+      ) {
         temps.push(entry.name);
       } else if (entry.isDirectory && entry.name.startsWith("memory_")) {
         names.push(entry.name);

@@ -21,6 +21,7 @@ import {
   ZipReader,
 } from "@zip.js/zip.js";
 import { CHECKSUMS_FILE, METADATA_FILE, SUMS_FILE } from "./format.ts";
+import { ENCRYPTION_FILE } from "./encryption.ts";
 import { ChecksumsSchema, firstIssue } from "./records.ts";
 import { describeFsError, removeQuietly } from "./_fs.ts";
 
@@ -93,13 +94,16 @@ export async function openBackupSource(
   return await zipSource(source, scratch);
 }
 
+/** Whether a directory is a backup: plain (metadata.json) or encrypted (encryption.json). */
 async function hasMetadata(dir: string): Promise<boolean> {
-  try {
-    return (await Deno.lstat(`${dir}/${METADATA_FILE}`)).isFile;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
+  for (const name of [METADATA_FILE, ENCRYPTION_FILE]) {
+    try {
+      if ((await Deno.lstat(`${dir}/${name}`)).isFile) return true;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
   }
+  return false;
 }
 
 async function directorySource(dir: string): Promise<BackupSource> {

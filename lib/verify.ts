@@ -44,12 +44,12 @@ import {
 } from "./_backup_view.ts";
 import {
   AGE_SUFFIX,
-  decryptStream,
   ENCRYPTION_FILE,
   type EncryptionInfo,
   EncryptionInfoSchema,
   type Keys,
   looksLikeAge,
+  openEncrypted,
   PLAINTEXT_FILES,
 } from "./encryption.ts";
 
@@ -872,14 +872,24 @@ async function verifyEncrypted(
       });
       let plainStream: ReadableStream<Uint8Array>;
       try {
-        plainStream = await decryptStream(keys, file.readable);
+        plainStream = await openEncrypted(keys, file.readable);
       } catch (error) {
         throw new VerifyError(
           `${name}${AGE_SUFFIX}`,
           `cannot be decrypted with the key given: ${errorMessage(error)}`,
         );
       }
-      yield* plainStream;
+      try {
+        yield* plainStream;
+      } catch (error) {
+        // age authenticates every chunk: a changed byte ends the stream here.
+        throw new VerifyError(
+          `${name}${AGE_SUFFIX}`,
+          `cannot be decrypted: the ciphertext is damaged or was altered (${
+            errorMessage(error)
+          })`,
+        );
+      }
     });
     try {
       inner = await verifyView(dir, view, options);

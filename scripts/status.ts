@@ -75,7 +75,7 @@ export async function main(args: string[]): Promise<number> {
       }
     }
     const newest = names.filter((n) =>
-      BACKUP_NAME.test(n) && parseBackupName(n)!.getTime() <= now.getTime()
+      (parseBackupName(n)?.getTime() ?? Infinity) <= now.getTime()
     )
       .sort().at(-1);
     const age = newest

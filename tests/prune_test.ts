@@ -25,8 +25,11 @@ const DAILIES = Array.from({ length: 90 }, (_, i) => daily(i));
 const ODD = ["memory_20240132_020000", "notes", "memory_x"];
 /** A link named like an old backup, pointing outside the backup directory. */
 const LINK = "memory_20231201_020000";
-const STALE_TEMP = ".tmp-memory_20240313_020000";
-const FRESH_TEMP = ".tmp-memory_20240315_020500";
+/** A regular file named like a backup. */
+const FILE = "memory_20231110_020000";
+/** Temporary directories of killed backups, named as backup() names them. */
+const STALE_TEMP = ".tmp-memory_20240313_020000-4242";
+const FRESH_TEMP = ".tmp-memory_20240315_020500-4343";
 
 /**
  * What the default policy keeps of DAILIES as of NOW: every backup of the last
@@ -95,6 +98,7 @@ async function populate(
     await Deno.mkdir(`${dir}/${name}`);
   }
   await Deno.symlink(outside, `${dir}/${LINK}`);
+  await Deno.writeTextFile(`${dir}/${FILE}`, "not a directory");
   for (
     const [name, age] of [[STALE_TEMP, 2 * DAY], [FRESH_TEMP, HOUR]] as const
   ) {
@@ -117,18 +121,20 @@ function listing(dir: string): string[] {
 
 /** What the directory holds after pruning with `kept` backups kept. */
 function after(kept: string[]): string[] {
-  return [...kept, ...ODD, LINK, FRESH_TEMP].sort();
+  return [...kept, ...ODD, LINK, FILE, FRESH_TEMP].sort();
 }
 
 function before(): string[] {
-  return [...DAILIES, ...ODD, LINK, STALE_TEMP, FRESH_TEMP].sort();
+  return [...DAILIES, ...ODD, LINK, FILE, STALE_TEMP, FRESH_TEMP].sort();
 }
 
-/** Flips one byte of a file, keeping its size. */
+/** Changes the case of one letter of a file: same size, still valid JSON. */
 async function tamper(path: string): Promise<void> {
   const bytes = await Deno.readFile(path);
-  const at = bytes.indexOf("{".charCodeAt(0)) + 1;
-  bytes[at] = bytes[at] === 0x20 ? 0x09 : 0x20;
+  const at = bytes.findIndex((b, i) =>
+    i > bytes.length / 2 && b >= 0x61 && b <= 0x7a
+  );
+  bytes[at] = bytes[at]! ^ 0x20;
   await Deno.writeFile(path, bytes);
 }
 
@@ -197,7 +203,7 @@ Deno.test("pruneBackups() deletes nothing when the newest backup fails verificat
     const refused = await pruneBackups(dir, { ...options, force: false });
     assert.match(
       refused.refused ?? "",
-      /^the newest backup memory_20240315_020000 failed verification \(export\.json: .+\); nothing was deleted \(pass --force to prune anyway\)$/,
+      /^the newest backup memory_20240315_020000 failed verification \(export\.json: checksum mismatch: .+\); nothing was deleted \(pass --force to prune anyway\)$/,
     );
     assert.equal(refused.verification?.ok, false);
     assert.deepEqual(refused.deleted, []);
@@ -209,6 +215,25 @@ Deno.test("pruneBackups() deletes nothing when the newest backup fails verificat
     assert.equal(forced.refused, undefined);
     assert.equal(forced.deleted.length, 80);
     assert.deepEqual(listing(dir), after(KEPT_DEFAULT));
+  });
+});
+
+Deno.test("pruneBackups() removes only the stale temporaries of backups, not other .tmp- directories", async () => {
+  await withTempDir(async (dir) => {
+    const twoDaysAgo = new Date(NOW.getTime() - 2 * DAY);
+    for (const name of [STALE_TEMP, ".tmp-notes"]) {
+      await Deno.mkdir(`${dir}/${name}`);
+      await Deno.writeTextFile(`${dir}/${name}/file.txt`, "text");
+      await Deno.utime(`${dir}/${name}`, twoDaysAgo, twoDaysAgo);
+    }
+    const outcome = await pruneBackups(dir, {
+      policy: DEFAULT_POLICY,
+      now: NOW,
+      dryRun: false,
+      force: false,
+    });
+    assert.deepEqual(outcome.removedTemps, [STALE_TEMP]);
+    assert.deepEqual(listing(dir), [".tmp-notes"]);
   });
 });
 

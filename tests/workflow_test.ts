@@ -188,7 +188,7 @@ Deno.test("backup.yml's steps, run locally in order, back up, encrypt, upload, p
             .sort();
           assert.ok(
             files.includes(ENCRYPTION_FILE) &&
-              files.includes("export.json.age"),
+              files.includes("export.json.zst.age"),
             files.join(","),
           );
           assert.ok(
