@@ -11,7 +11,7 @@
  */
 
 import { DEFAULT_BACKUP_DIR } from "../lib/config.ts";
-import { BACKUP_NAME, parseBackupName } from "../lib/format.ts";
+import { parseBackupName } from "../lib/format.ts";
 import { githubSettings, listArtifacts } from "../lib/github.ts";
 import * as log from "../lib/log.ts";
 import {
