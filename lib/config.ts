@@ -34,6 +34,7 @@ export const ENV_SETTINGS = [
   "RELATIONSHIPS_DB",
   "MEMORY_USER_ID",
   "BACKUP_DIR",
+  "PGPASSWORD",
 ] as const;
 
 /** A table name as a schema and a name, both unquoted. */
@@ -156,7 +157,12 @@ export function resolveConfig(
   const databaseUrl = read("DATABASE_URL");
   const store: MemoryStoreTarget = databaseUrl === undefined
     ? { kind: "pglite", dataDir: DEFAULT_PGLITE_DIR }
-    : { kind: "postgres", connection: parseDatabaseUrl(databaseUrl) };
+    : {
+      kind: "postgres",
+      connection: parseDatabaseUrl(databaseUrl, "DATABASE_URL", {
+        fallbackPassword: env("PGPASSWORD"),
+      }),
+    };
 
   const tableValue = flags.table ?? read("MEMORY_TABLE") ?? DEFAULT_TABLE;
   const table = parseTableName(

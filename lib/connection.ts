@@ -119,6 +119,7 @@ export function isLoopback(host: string): boolean {
  *
  * @param url A `postgres://` or `postgresql://` URL.
  * @param setting The setting it came from, named in errors.
+ * @param options `fallbackPassword`: `PGPASSWORD`, used when the URL has none.
  * @returns The connection settings.
  * @throws {UsageError} When the URL cannot be used; the message never holds
  * the password.
@@ -126,6 +127,7 @@ export function isLoopback(host: string): boolean {
 export function parseDatabaseUrl(
   url: string,
   setting = "DATABASE_URL",
+  options: { fallbackPassword?: string | undefined } = {},
 ): ConnectionSettings {
   let parsed: URL;
   try {
@@ -150,8 +152,10 @@ export function parseDatabaseUrl(
     }
   };
   // libpq also takes the password as a parameter: ?password=…
+  // As libpq: the URL, then ?password=, then PGPASSWORD.
   const password = decode(parsed.password, "password") ||
-    (parsed.searchParams.get("password") ?? "");
+    (parsed.searchParams.get("password") ?? "") ||
+    (options.fallbackPassword ?? "");
   registerSecret(password);
   if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
     throw new UsageError(

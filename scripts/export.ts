@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --allow-read=./node_modules,./data,./exports --allow-write=./data,./exports --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
+#!/usr/bin/env -S deno run -q --allow-read=./node_modules,./data,./exports --allow-write=./data,./exports --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,PGPASSWORD --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
 /**
  * `deno task export [--format json|csv|markdown] [--output DIR] [--verify]
  * [--no-vectors] [--user ID] [--table T] [--json]`
