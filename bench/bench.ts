@@ -21,6 +21,7 @@
  */
 
 import { parseArgs } from "node:util";
+import denoJson from "../deno.json" with { type: "json" };
 import { PGlite } from "@electric-sql/pglite";
 import { vector } from "@electric-sql/pglite-pgvector";
 import { seedMemoryTable, seedRelationshipStore } from "../lib/demo_data.ts";
@@ -32,6 +33,8 @@ const DENO = Deno.execPath();
 const ENV_ALLOW =
   "--allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,PGPASSWORD,AGE_IDENTITY_FILE,AGE_PASSPHRASE";
 const ENV_IGNORE = "--ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS";
+/** The memory settings the tasks run memkeep with (one place: deno.json). */
+const V8_FLAGS = /--v8-flags=\S+/.exec(denoJson.tasks.backup.command)?.[0];
 
 interface Row {
   work: string;
@@ -182,6 +185,7 @@ function memkeep(
     DENO,
     "run",
     "-q",
+    ...(V8_FLAGS ? [V8_FLAGS] : []),
     `--allow-read=${[`${ROOT}/node_modules`, ...read].join(",")}`,
     ...(write.length > 0 ? [`--allow-write=${write.join(",")}`] : []),
     ...(port === undefined ? [] : [`--allow-net=127.0.0.1:${port}`]),
@@ -225,6 +229,7 @@ export async function main(argv: string[]): Promise<number> {
     m: { seconds: number; peakMb: number },
     output: string | null,
     reference?: { name: string; seconds: number; target: number },
+    limit = false,
   ) => {
     const ratio = reference ? m.seconds / reference.seconds : null;
     rows.push({
@@ -234,10 +239,15 @@ export async function main(argv: string[]): Promise<number> {
       reference: reference?.name ?? null,
       peak_mb: m.peakMb,
       output_mb: output === null ? null : size(output) / 1e6,
-      target: reference
+      // The raw COPY and the ingest limit are what memkeep is measured against.
+      target: limit
+        ? null
+        : reference
         ? `≤ ${reference.target} × ${reference.name}, ≤ 200 MB`
         : "≤ 200 MB",
-      met: (ratio === null || ratio <= reference!.target) && m.peakMb <= 200,
+      met: limit
+        ? null
+        : (ratio === null || ratio <= reference!.target) && m.peakMb <= 200,
     });
     log.progress(`${work}: ${m.seconds.toFixed(1)} s`);
   };
@@ -258,7 +268,7 @@ export async function main(argv: string[]): Promise<number> {
       "-c",
       `\\copy (select id, vector, payload from memories) to '${copyFile}'`,
     ]);
-    add("raw COPY (psql \\copy)", rawCopy, copyFile);
+    add("raw COPY (psql \\copy)", rawCopy, copyFile, undefined, true);
     const ref = (target: number) => ({
       name: "raw COPY",
       seconds: rawCopy.seconds,
@@ -327,7 +337,13 @@ export async function main(argv: string[]): Promise<number> {
     `${out}/raw.copy`,
     String(dims),
   ]);
-  add("PGlite in-process COPY FROM (ingest limit)", ingest, null);
+  add(
+    "PGlite in-process COPY FROM (ingest limit)",
+    ingest,
+    null,
+    undefined,
+    true,
+  );
   const restoreRef = (target: number) => ({
     name: "ingest limit",
     seconds: ingest.seconds,

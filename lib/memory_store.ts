@@ -15,7 +15,6 @@ import {
 import { StoreError } from "./errors.ts";
 import type { RawRecord } from "./records.ts";
 import { openPostgresSession } from "./_pg_session.ts";
-import { openPgliteSession } from "./_pglite_session.ts";
 import { quoteIdent, type SqlSession, type TextRow } from "./_sql.ts";
 
 /** Where the memories came from, as recorded in a backup (no credentials). */
@@ -91,6 +90,9 @@ export async function openMemoryStore(
       close: () => session.close(),
     };
   }
+  // Loaded only for the embedded store: a backup over the wire never pays
+  // for PGlite.
+  const { openPgliteSession } = await import("./_pglite_session.ts");
   const session = await openPgliteSession(target.dataDir, options);
   const version = await serverVersion(session);
   return {
@@ -230,7 +232,7 @@ export interface ReadOptions {
   readonly userId?: string | undefined;
   /** Include the vectors (default `true`). */
   readonly includeVectors?: boolean;
-  /** Rows per fetch (default 500). */
+  /** Rows per fetch (default 250). */
   readonly batchSize?: number;
   /**
    * `table` (default): as the table returns them; `grouped`: by client, then
@@ -302,7 +304,7 @@ export async function* readMemories(
 ): AsyncGenerator<RawRecord> {
   const where = await setUserFilter(session, options.userId);
   const includeVectors = options.includeVectors ?? true;
-  const batch = options.batchSize ?? 500;
+  const batch = options.batchSize ?? 250;
   await session.query(
     `declare memkeep_rows no scroll cursor for
      select id::text, ${

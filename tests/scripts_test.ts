@@ -84,8 +84,21 @@ Deno.test("every script's shebang grants exactly its permission set, and no task
       const first = (await Deno.readTextFile(`${ROOT}/scripts/${script}.ts`))
         .split("\n")[0]!;
       assert.match(first, /^#!\/usr\/bin\/env -S deno run -q /);
-      const shebang = first.split(" ").filter((f) => f.startsWith("--")).sort();
+      const flags = first.split(" ").filter((f) => f.startsWith("--"));
+      const shebang = flags.filter((f) => !f.startsWith("--v8-flags")).sort();
       assert.deepEqual(shebang, flagsOf(SETS[script.replace("_", "-")]!));
+      // The same memory settings as its task, when it has any.
+      const task = Object.values(denoJson.tasks).find((t) =>
+        t.command.includes(`scripts/${script}.ts`)
+      );
+      const v8 = (text: string) => /--v8-flags=\S+/.exec(text)?.[0];
+      if (task) {
+        assert.equal(
+          v8(first),
+          v8(task.command),
+          "the shebang and the task set the same V8 flags",
+        );
+      }
     });
   }
   const tasks = Object.values(denoJson.tasks).map((t) => t.command).join("\n");
