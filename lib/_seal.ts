@@ -14,7 +14,11 @@ import {
 import { BackupError } from "./errors.ts";
 import { METADATA_FILE } from "./format.ts";
 import type { BackupMetadata, Checksums, ExportHeader } from "./records.ts";
-import { verifyBackup, type VerifyReport } from "./verify.ts";
+import {
+  type ExportChecks,
+  verifyBackup,
+  type VerifyReport,
+} from "./verify.ts";
 import { syncDir } from "./_fs.ts";
 
 /** A sealed directory. */
@@ -62,14 +66,17 @@ export async function seal(
  *
  * @param dir The directory.
  * @param name How to name it in the error.
+ * @param exportChecked The checks of `export.json` made while it was
+ * written, so it is not read again.
  * @returns The report.
  * @throws {BackupError} With the first problem.
  */
 export async function verifySealed(
   dir: string,
   name: string,
+  exportChecked?: ExportChecks,
 ): Promise<VerifyReport> {
-  const report = await verifyBackup(dir);
+  const report = await verifyBackup(dir, { exportChecked });
   if (!report.ok) {
     const p = report.problem;
     throw new BackupError(

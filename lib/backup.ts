@@ -32,6 +32,9 @@ import { redact } from "./redact.ts";
 import { relationshipSourceOf, withStoreSnapshot } from "./snapshot.ts";
 import type { VerifyReport } from "./verify.ts";
 import { seal, verifySealed } from "./_seal.ts";
+import { followFile, Growth } from "./_follow.ts";
+import { checkExport } from "./verify.ts";
+import { acquireLock } from "./_lock.ts";
 import { describeFsError, exists, removeQuietly, syncDir } from "./_fs.ts";
 
 /** What to back up and where. */
@@ -46,6 +49,8 @@ export interface BackupOptions {
   readonly now?: () => Date;
   /** Progress messages for a terminal. */
   readonly onProgress?: ((message: string) => void) | undefined;
+  /** How long to wait for another backup or prune in the same directory (default 60 s). */
+  readonly lockWaitMs?: number | undefined;
   /** Warnings, e.g. no relationship store. */
   readonly onWarning?: ((message: string) => void) | undefined;
 }
@@ -110,7 +115,6 @@ async function runBackup(
   const { config } = options;
   const dir = config.backupDir;
   const startedMs = performance.now();
-  const progress = options.onProgress ?? (() => {});
 
   try {
     await Deno.mkdir(dir, { recursive: true });
@@ -121,6 +125,29 @@ async function runBackup(
       { cause: error },
     );
   }
+  const lock = await acquireLock(dir, "back up", {
+    waitMs: options.lockWaitMs,
+  });
+  if (lock.stale) {
+    options.onWarning?.(
+      `took over the lock of "${dir}" left by ${lock.stale}, which is no longer running`,
+    );
+  }
+  try {
+    return await runLocked(options, now, startedMs);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runLocked(
+  options: BackupOptions,
+  now: () => Date,
+  startedMs: number,
+): Promise<BackupResult> {
+  const { config } = options;
+  const dir = config.backupDir;
+  const progress = options.onProgress ?? (() => {});
   const relationshipSource = await relationshipSourceOf(
     config,
     options.onWarning,
@@ -150,6 +177,7 @@ async function runBackup(
         { cause: error },
       );
     }
+    const verify = options.verify ?? true;
     const snapshotOptions = {
       config,
       format: "json" as const,
@@ -164,19 +192,45 @@ async function runBackup(
       relationshipSource,
       snapshotOptions,
       async (snapshot) => {
-        const result = await writeExport(
-          `${temp}/${EXPORT_FILE}`,
-          snapshot.header,
-          snapshot.memories(),
-          snapshot.relationships(),
-        );
+        const path = `${temp}/${EXPORT_FILE}`;
+        // The verification reads export.json back as it is written, using
+        // the time the database spends producing rows.
+        const growth = new Growth();
+        const checking = verify
+          ? checkExport(followFile(path, growth), {
+            ...snapshot.header,
+            duration_ms: 0,
+          })
+          : undefined;
+        checking?.catch(() => {});
+        let result;
+        try {
+          result = await writeExport(
+            path,
+            snapshot.header,
+            snapshot.memories(),
+            snapshot.relationships(),
+            {
+              onWrite: () => growth.grew(),
+            },
+          );
+          growth.end();
+        } catch (error) {
+          growth.end(error);
+          throw error;
+        }
         const files: Record<string, FileDigest> = {
           [EXPORT_FILE]: result.digest,
         };
         if (snapshot.relationshipsFile) {
           files[SNAPSHOT_FILE] = await hashFile(snapshot.relationshipsFile);
         }
-        return { header: snapshot.header, files, memories: result.memories };
+        return {
+          header: snapshot.header,
+          files,
+          memories: result.memories,
+          exportChecked: await checking,
+        };
       },
     ).finally(() => store.close());
 
@@ -187,9 +241,9 @@ async function runBackup(
       startedMs,
     );
     let verification: VerifyReport | undefined;
-    if (options.verify ?? true) {
+    if (verify) {
       progress("verifying");
-      verification = await verifySealed(temp, "Backup");
+      verification = await verifySealed(temp, "Backup", written.exportChecked);
     }
     if (await exists(finalPath)) {
       throw new BackupError(

@@ -19,7 +19,7 @@ export interface FileDigest {
 
 /** A text file being written and hashed. */
 export interface HashingWriter {
-  /** Queues text; it reaches the file in writes of about 1 MiB. */
+  /** Queues text; it reaches the file in writes of about 128 KiB. */
   write(text: string): Promise<void>;
   /** Writes bytes (after any queued text). */
   writeBytes(bytes: Uint8Array): Promise<void>;
@@ -29,7 +29,7 @@ export interface HashingWriter {
   abort(): void;
 }
 
-const FLUSH_AT = 1 << 20;
+const FLUSH_AT = 128 * 1024;
 const encoder = new TextEncoder();
 
 /**
@@ -37,16 +37,27 @@ const encoder = new TextEncoder();
  * byte it writes.
  *
  * @param path The new file.
+ * @param options `onWrite` is called after each write reaches the file.
  * @returns The writer.
  */
 export async function createHashingWriter(
   path: string,
+  options: { onWrite?: (() => void) | undefined } = {},
 ): Promise<HashingWriter> {
   const file = await Deno.open(path, { write: true, createNew: true });
   const hash = createHash("sha256");
   let parts: string[] = [];
   let pending = 0;
   let bytes = 0;
+  const writeAll = async (data: Uint8Array) => {
+    hash.update(data);
+    bytes += data.length;
+    let offset = 0;
+    while (offset < data.length) {
+      offset += await file.write(data.subarray(offset));
+    }
+    options.onWrite?.();
+  };
   const flush = async () => {
     if (pending === 0) return;
     const data = encoder.encode(
@@ -54,12 +65,7 @@ export async function createHashingWriter(
     );
     parts = [];
     pending = 0;
-    hash.update(data);
-    bytes += data.length;
-    let offset = 0;
-    while (offset < data.length) {
-      offset += await file.write(data.subarray(offset));
-    }
+    await writeAll(data);
   };
   return {
     async write(text: string) {
@@ -69,12 +75,7 @@ export async function createHashingWriter(
     },
     async writeBytes(data: Uint8Array) {
       await flush();
-      hash.update(data);
-      bytes += data.length;
-      let offset = 0;
-      while (offset < data.length) {
-        offset += await file.write(data.subarray(offset));
-      }
+      await writeAll(data);
     },
     async close() {
       try {

@@ -29,12 +29,6 @@ export interface ExportWritten {
   readonly relationships: number;
 }
 
-/** Progress callback: records written so far in a section. */
-export type OnRecords = (
-  section: "memories" | "relationships",
-  written: number,
-) => void;
-
 /**
  * Streams records into a new `export.json`.
  *
@@ -42,7 +36,7 @@ export type OnRecords = (
  * @param header The metadata header.
  * @param memories Memory records, consumed once.
  * @param relationships Relationship records, consumed once, after the memories.
- * @param onRecords Called every 1,000 records.
+ * @param options `onWrite` is called after each write reaches the file.
  * @returns Counts and the file's digest.
  */
 export async function writeExport(
@@ -50,9 +44,9 @@ export async function writeExport(
   header: ExportHeader,
   memories: AsyncIterable<RawRecord> | Iterable<RawRecord>,
   relationships: AsyncIterable<RawRecord> | Iterable<RawRecord>,
-  onRecords?: OnRecords,
+  options: { onWrite?: (() => void) | undefined } = {},
 ): Promise<ExportWritten> {
-  const out = await createHashingWriter(path);
+  const out = await createHashingWriter(path, options);
   try {
     await out.write(`{"metadata":${JSON.stringify(header)},\n`);
     const writeSection = async (
@@ -64,9 +58,7 @@ export async function writeExport(
       for await (const record of records) {
         await out.write((n === 0 ? "\n" : ",\n") + rawRecordLine(record));
         n++;
-        if (n % 1000 === 0) onRecords?.(name, n);
       }
-      onRecords?.(name, n);
       return n;
     };
     const memoryCount = await writeSection("memories", memories);

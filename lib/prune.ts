@@ -27,6 +27,7 @@ import {
 } from "./retention.ts";
 import { verifyBackup, type VerifyReport } from "./verify.ts";
 import { describeFsError } from "./_fs.ts";
+import { acquireLock } from "./_lock.ts";
 
 /** A temporary directory older than this was left by a killed backup. */
 export const STALE_TEMP_MS = 24 * 3600 * 1000;
@@ -41,6 +42,8 @@ export interface PruneOptions {
   readonly dryRun: boolean;
   /** Delete even when the newest backup fails verification. */
   readonly force: boolean;
+  /** How long to wait for a backup in the same directory (default 60 s). */
+  readonly lockWaitMs?: number | undefined;
   /** Keys for an encrypted newest backup. */
   readonly keys?: Keys | undefined;
 }
@@ -80,6 +83,30 @@ export class PruneError extends Error {
  * @throws {PruneError} When the directory cannot be read or a deletion fails.
  */
 export async function pruneBackups(
+  dir: string,
+  options: PruneOptions,
+): Promise<PruneOutcome> {
+  try {
+    await Deno.stat(dir);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    throw new PruneError(
+      `Cannot read backup directory "${dir}": ${describeFsError(error)}`,
+      { cause: error },
+    );
+  }
+  // Not while a backup is being written into the same directory.
+  const lock = options.dryRun
+    ? undefined
+    : await acquireLock(dir, "prune", { waitMs: options.lockWaitMs });
+  try {
+    return await pruneLocked(dir, options);
+  } finally {
+    lock?.release();
+  }
+}
+
+async function pruneLocked(
   dir: string,
   options: PruneOptions,
 ): Promise<PruneOutcome> {

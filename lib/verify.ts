@@ -103,6 +103,11 @@ export interface VerifyOptions {
   readonly onProgress?: ((records: number) => void) | undefined;
   /** Keys to check an encrypted backup's contents. */
   readonly keys?: Keys | undefined;
+  /**
+   * The checks of `export.json`, already made by reading the file back as it
+   * was written ({@linkcode checkExport}); it is not read again.
+   */
+  readonly exportChecked?: ExportChecks | undefined;
 }
 
 /**
@@ -213,9 +218,19 @@ async function verifyView(
   // exports have checks of their own.
   let counted = { memories: 0, relationships: 0 };
   if (format === "json" && entries.get(EXPORT_FILE) === "file") {
-    const records = await checkRecords(view, metadata, options);
+    const records = options.exportChecked ??
+      await checkExport(view.chunks(EXPORT_FILE), metadata, options);
     hashes.set(EXPORT_FILE, records.digest);
-    if (records.header) checks.push(records.header);
+    // Checked while the file was written, before metadata.json existed:
+    // compare the header with it now.
+    const header = options.exportChecked && records.headerValue
+      ? checkHeader(
+        records.headerValue.value,
+        metadata,
+        records.headerValue.line,
+      )
+      : records.header;
+    if (header) checks.push(header);
     checks.push(records.memoryCheck, records.relationshipCheck);
     counted = records;
   } else if (
@@ -412,9 +427,12 @@ function checkChecksums(
   }
 }
 
-interface RecordsResult {
+/** The checks of `export.json`, with its digest. */
+export interface ExportChecks {
   digest: { sha256: string; bytes: number };
   header: VerifyCheck | undefined;
+  /** The metadata header as read, to compare with `metadata.json`. */
+  headerValue: { value: unknown; line: number } | undefined;
   memoryCheck: VerifyCheck;
   relationshipCheck: VerifyCheck;
   memories: number;
@@ -470,17 +488,25 @@ export function memoryRecordProblem(
   return undefined;
 }
 
-async function checkRecords(
-  view: BackupView,
+/**
+ * Checks `export.json` from its bytes: hashes every byte, and checks the
+ * header against the metadata, every record, and the counts.
+ *
+ * @param chunks The file's bytes.
+ * @param metadata The metadata, when valid.
+ * @param options Progress callback.
+ * @returns The checks and the file's digest.
+ */
+export async function checkExport(
+  chunks: AsyncGenerator<Uint8Array>,
   metadata: BackupMetadata | undefined,
-  options: VerifyOptions,
-): Promise<RecordsResult> {
+  options: VerifyOptions = {},
+): Promise<ExportChecks> {
   const hash = createHash("sha256");
   let bytes = 0;
   // Hashes every byte of the file, also the rest of it when the parser
   // stops early at a syntax error, so the checksum check can still report.
   const hashed = async function* () {
-    const chunks = view.chunks(EXPORT_FILE);
     try {
       while (true) {
         const next = await chunks.next();
@@ -504,6 +530,7 @@ async function checkRecords(
   let memories = 0;
   let relationships = 0;
   let header: VerifyCheck | undefined;
+  let headerValue: ExportChecks["headerValue"];
   let memoryProblem: VerifyProblem | undefined;
   let relationshipProblem: VerifyProblem | undefined;
   let syntaxProblem: VerifyProblem | undefined;
@@ -513,6 +540,7 @@ async function checkRecords(
     for await (const entry of readExport(hashed())) {
       if (entry.section === "metadata") {
         header = checkHeader(entry.value, metadata, entry.line);
+        headerValue = { value: entry.value, line: entry.line };
       } else if (entry.section === "memories") {
         memories++;
         if (memoryProblem) continue;
@@ -598,6 +626,7 @@ async function checkRecords(
     : `${dims} dims`;
   return {
     digest: { sha256: hash.digest("hex"), bytes },
+    headerValue,
     header: header ?? (syntaxProblem ? undefined : {
       name: "header",
       ok: false,

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --v8-flags=--max-semi-space-size=2,--max-old-space-size=192 --allow-read=./node_modules,./data,./backups --allow-write=./data,./backups
+#!/usr/bin/env -S deno run -q --v8-flags=--max-semi-space-size=4,--max-old-space-size=192 --allow-read=./node_modules,./data,./backups --allow-write=./data,./backups
 /**
  * `deno task demo [--memories 1000] [--relationships 300] [--dims 1536]
  * [--output ./backups] [--json]`

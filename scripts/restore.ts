@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --v8-flags=--max-semi-space-size=2,--max-old-space-size=192 --allow-read --allow-write=./data --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,AGE_IDENTITY_FILE,AGE_PASSPHRASE,PGPASSWORD --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
+#!/usr/bin/env -S deno run -q --v8-flags=--max-semi-space-size=4,--max-old-space-size=192 --allow-read --allow-write=./data --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,AGE_IDENTITY_FILE,AGE_PASSPHRASE,PGPASSWORD --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
 /**
  * `deno task restore --source DIR|ZIP [--dry-run] [--force]
  * [--conflict-mode skip|update] [--table T] [--allow-missing-vectors] [--json]`

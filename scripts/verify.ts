@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --v8-flags=--max-semi-space-size=2,--max-old-space-size=192 --allow-read=./backups,./exports --allow-env=AGE_IDENTITY_FILE,AGE_PASSPHRASE
+#!/usr/bin/env -S deno run -q --v8-flags=--max-semi-space-size=4,--max-old-space-size=192 --allow-read=./backups,./exports --allow-env=AGE_IDENTITY_FILE,AGE_PASSPHRASE
 /**
  * `deno task verify DIR [--json]`
  *

@@ -11,6 +11,7 @@ import {
 } from "../lib/format.ts";
 import { payloadFromRecord } from "../lib/records.ts";
 import { seedRelationshipStore } from "../lib/demo_data.ts";
+import { LOCK_FILE } from "../lib/_lock.ts";
 import { verifyBackup } from "../lib/verify.ts";
 import {
   openEmbeddedStore,
@@ -380,6 +381,7 @@ Deno.test("backup() never overwrites a backup and logs every run", async () => {
       "the first backup is untouched",
     );
     const entries = [...Deno.readDirSync(`${dir}/backups`)].map((e) => e.name)
+      .filter((n) => n !== LOCK_FILE)
       .sort();
     assert.deepEqual(
       entries,
@@ -489,7 +491,9 @@ Deno.test("backup() refuses stores it cannot read, leaving no backup and no temp
             c.error,
             c.message,
           );
-          const left = [...Deno.readDirSync(out)].map((e) => e.name);
+          const left = [...Deno.readDirSync(out)].map((e) => e.name).filter((
+            n,
+          ) => n !== LOCK_FILE);
           assert.deepEqual(
             left,
             [LOG_FILE],

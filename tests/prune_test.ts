@@ -1,3 +1,4 @@
+import { LOCK_FILE } from "../lib/_lock.ts";
 import assert from "node:assert/strict";
 import { backup } from "../lib/backup.ts";
 import { backupName, EXPORT_FILE, parseBackupName } from "../lib/format.ts";
@@ -116,7 +117,9 @@ async function makeOutside(work: string): Promise<string> {
 }
 
 function listing(dir: string): string[] {
-  return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+  return [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
+    n !== LOCK_FILE
+  ).sort();
 }
 
 /** What the directory holds after pruning with `kept` backups kept. */

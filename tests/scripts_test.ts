@@ -89,7 +89,7 @@ Deno.test("every script's shebang grants exactly its permission set, and no task
       assert.deepEqual(shebang, flagsOf(SETS[script.replace("_", "-")]!));
       // The same memory settings as its task, when it has any.
       const task = Object.values(denoJson.tasks).find((t) =>
-        t.command.includes(`scripts/${script}.ts`)
+        t.command.endsWith(`scripts/${script}.ts`)
       );
       const v8 = (text: string) => /--v8-flags=\S+/.exec(text)?.[0];
       if (task) {
