@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import { ROOT, runCommand } from "./_helpers.ts";
+
+const tools = ["/usr/bin/time", "/usr/bin/psql"].filter((tool) => {
+  try {
+    return !Deno.statSync(tool).isFile;
+  } catch {
+    return true;
+  }
+});
+
+Deno.test({
+  name: tools.length === 0
+    ? "deno task bench runs end to end at a tiny size (a smoke test: timings are not tested)"
+    : `deno task bench runs end to end (skipped: ${
+      tools.join(", ")
+    } missing; apt-get install time postgresql-client)`,
+  ignore: tools.length > 0,
+  fn: async () => {
+    const run = await runCommand(
+      Deno.execPath(),
+      [
+        "task",
+        "bench",
+        "--memories",
+        "40",
+        "--dims",
+        "8",
+        "--relationships",
+        "6",
+        "--scales",
+        "1,2",
+        "--json",
+      ],
+      { cwd: ROOT },
+    );
+    assert.ok(run.code === 0 || run.code === 1, run.stderr);
+    const result = JSON.parse(run.stdout);
+    assert.equal(result.memories, 40);
+    const works = result.rows.map((r: { work: string }) => r.work);
+    for (
+      const work of [
+        "raw COPY (psql \\copy)",
+        "backup --no-verify",
+        "verify",
+        "backup",
+        "export --format csv",
+        "export --format markdown",
+        "PGlite in-process COPY FROM (ingest limit)",
+        "restore --dry-run (empty store)",
+        "restore (empty store)",
+      ]
+    ) assert.ok(works.includes(work), `measures ${work}`);
+    for (const row of result.rows) {
+      assert.ok(row.seconds > 0 && row.peak_mb > 0, JSON.stringify(row));
+    }
+    assert.deepEqual(
+      result.scaling.map((s: { memories: number }) => s.memories),
+      [40, 80],
+    );
+  },
+});
