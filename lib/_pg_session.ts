@@ -4,10 +4,23 @@
  * @module
  */
 
+import { isIP } from "node:net";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import postgres from "postgres";
 import type { ConnectionSettings } from "./connection.ts";
-import { StoreError } from "./errors.ts";
+import { oneLine, StoreError } from "./errors.ts";
 import type { SqlSession, TextRow } from "./_sql.ts";
+
+// postgres.js prints every message type it does not know on stderr, over
+// and over for a server that is not Postgres; the failed handshake is
+// reported in one line instead.
+// deno-lint-ignore no-console
+const consoleError = console.error;
+// deno-lint-ignore no-console
+console.error = (...args: unknown[]): void => {
+  if (args[0] === "Postgres.js : Unknown Message:") return;
+  consoleError(...args);
+};
 
 /**
  * Opens one connection and keeps it for the whole session, so that a
@@ -20,6 +33,12 @@ import type { SqlSession, TextRow } from "./_sql.ts";
 export async function openPostgresSession(
   settings: ConnectionSettings,
 ): Promise<SqlSession> {
+  if (settings.tls !== false && await refusesTls(settings)) {
+    throw new StoreError(
+      `Cannot connect to ${settings.display}: the server does not support SSL, but sslmode asks for it (sslmode=disable only on a network you trust)`,
+    );
+  }
+  let lost = false;
   // Every option postgres.js would otherwise read from PG* environment
   // variables is given here, so the script needs no extra env grants.
   const options = {
@@ -28,7 +47,7 @@ export async function openPostgresSession(
     database: settings.database,
     username: settings.user,
     password: settings.password,
-    ssl: settings.tls === false ? false : { ...settings.tls },
+    ssl: settings.tls === false ? false : tlsOptions(settings.tls),
     prepare: settings.prepare,
     connect_timeout: settings.connectTimeout,
     max: 1,
@@ -43,15 +62,32 @@ export async function openPostgresSession(
     publications: "alltables",
     target_session_attrs: undefined,
     onnotice: () => {},
+    onclose: () => {
+      lost = true;
+    },
     sslnegotiation: null,
     connection: { application_name: "memkeep", ...settings.params },
   };
   const sql = postgres(options as postgres.Options<Record<string, never>>);
   let reserved: postgres.ReservedSql;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    reserved = await sql.reserve();
-    await reserved.unsafe("select 1");
+    // postgres.js reconnects without end when the server closes the
+    // connection before the handshake completes (or answers with something
+    // that is not Postgres), restarting its connect timeout each time: bound
+    // the whole handshake.
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(Object.assign(new Error(""), { code: "NO_HANDSHAKE" })),
+        settings.connectTimeout * 1000 + 500,
+      );
+    });
+    const reserving = sql.reserve();
+    reserving.catch(() => {});
+    reserved = await Promise.race([reserving, deadline]);
+    await Promise.race([reserved.unsafe("select 1"), deadline]);
   } catch (error) {
+    clearTimeout(timer);
     await sql.end({ timeout: 0 }).catch(() => {});
     if (error instanceof Deno.errors.NotCapable) throw error;
     throw new StoreError(
@@ -61,16 +97,26 @@ export async function openPostgresSession(
       { cause: error },
     );
   }
+  clearTimeout(timer);
   let closed = false;
   return {
     async query(
       text: string,
       params: (string | null)[] = [],
     ): Promise<TextRow[]> {
+      // On a connection that has dropped, postgres.js writes to a socket
+      // that is gone (an uncaught TypeError): fail the query here instead.
+      if (lost) {
+        throw new StoreError(`Lost the connection to ${settings.display}`);
+      }
       try {
         return await reserved.unsafe(text, params)
           .values() as unknown as TextRow[];
       } catch (error) {
+        // The socket may report the loss before it closes.
+        if (CONNECTION_LOST.has((error as { code?: string }).code ?? "")) {
+          lost = true;
+        }
         throw new StoreError(describeQueryError(error, settings), {
           cause: error,
         });
@@ -82,6 +128,68 @@ export async function openPostgresSession(
       reserved.release();
       await sql.end({ timeout: 1 });
     },
+  };
+}
+
+/**
+ * Whether the server answers "no" to an SSLRequest. postgres.js would go on
+ * with a TLS handshake the server never answers, and report a timeout.
+ * Anything else (no answer, a refused connection) is left to postgres.js to
+ * report.
+ */
+async function refusesTls(settings: ConnectionSettings): Promise<boolean> {
+  let conn: Deno.TcpConn | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timedOut = false;
+  try {
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        resolve(undefined);
+      }, settings.connectTimeout * 1000);
+    });
+    const connecting = Deno.connect({
+      hostname: settings.host,
+      port: settings.port,
+    });
+    // A connection made after the deadline is closed at once.
+    connecting.then((c) => {
+      if (timedOut) c.close();
+    }, () => {});
+    conn = await Promise.race([connecting, timeout]);
+    if (!conn) return false;
+    // Length 8, then the SSLRequest code 80877103.
+    await conn.write(new Uint8Array([0, 0, 0, 8, 4, 210, 22, 47]));
+    const answer = new Uint8Array(1);
+    const read = await Promise.race([conn.read(answer), timeout]);
+    return read === 1 && answer[0] === 0x4e; // "N"
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    return false;
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn?.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/**
+ * Node refuses an IP address as the TLS server name (an uncaught TypeError
+ * inside postgres.js): for an IP, no SNI, and the certificate is checked
+ * against the IP itself.
+ */
+function tlsOptions(
+  tls: Exclude<ConnectionSettings["tls"], false>,
+): Record<string, unknown> {
+  const { servername, ...rest } = tls;
+  if (!isIP(servername)) return { ...tls };
+  return {
+    ...rest,
+    checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+      checkServerIdentity(servername, cert),
   };
 }
 
@@ -98,6 +206,8 @@ function describeConnectError(
       return `host "${settings.host}" not found`;
     case "CONNECT_TIMEOUT":
       return `no answer within ${settings.connectTimeout} s`;
+    case "NO_HANDSHAKE":
+      return `no Postgres handshake within ${settings.connectTimeout} s (the server at ${settings.host}:${settings.port} closed the connection or answered something else)`;
     case "ECONNRESET":
       return "the server closed the connection";
     case "28P01":
@@ -105,20 +215,28 @@ function describeConnectError(
     case "3D000":
       return `database "${settings.database}" does not exist`;
     default:
-      return (e.message ?? String(error)).replace(/\s+/g, " ");
+      return oneLine((e.message ?? String(error)).replace(/\s+/g, " "));
   }
 }
+
+/** Error codes of a connection that is gone. */
+const CONNECTION_LOST = new Set([
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+]);
 
 function describeQueryError(
   error: unknown,
   settings: ConnectionSettings,
 ): string {
   const e = error as { code?: string; message?: string };
-  if (
-    e.code === "CONNECTION_CLOSED" || e.code === "CONNECTION_ENDED" ||
-    e.code === "ECONNRESET"
-  ) {
+  if (CONNECTION_LOST.has(e.code ?? "")) {
     return `Lost the connection to ${settings.display}`;
   }
-  return (e.message ?? String(error)).replace(/\s+/g, " ");
+  // The server may quote a whole value from the backup: keep it short.
+  return oneLine((e.message ?? String(error)).replace(/\s+/g, " "));
 }

@@ -7,7 +7,7 @@
 
 import { PGlite } from "@electric-sql/pglite";
 import { vector } from "@electric-sql/pglite-pgvector";
-import { StoreError } from "./errors.ts";
+import { oneLine, StoreError } from "./errors.ts";
 import { describeFsError } from "./_fs.ts";
 import type { SqlSession, TextRow } from "./_sql.ts";
 
@@ -53,10 +53,13 @@ export async function openPgliteSession(
         });
         return result.rows;
       } catch (error) {
+        // The server may quote a whole value from the backup: keep it short.
         throw new StoreError(
-          (error instanceof Error ? error.message : String(error)).replace(
-            /\s+/g,
-            " ",
+          oneLine(
+            (error instanceof Error ? error.message : String(error)).replace(
+              /\s+/g,
+              " ",
+            ),
           ),
           { cause: error },
         );

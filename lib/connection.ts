@@ -141,6 +141,18 @@ export function parseDatabaseUrl(
   // Register the secret in every spelling before anything can fail.
   registerSecret(parsed.password);
   registerSecret(parsed.searchParams.get("password") ?? undefined);
+  // An unescaped "/", "?" or "#" in the password ends the host part early:
+  // the rest of it would become the database name, a parameter or a
+  // fragment, and be printed or sent to the server.
+  if (
+    parsed.pathname.includes("@") || parsed.hash.includes("@") ||
+    [...parsed.searchParams.keys()].some((key) => key.includes("@"))
+  ) {
+    throw new UsageError(
+      setting,
+      `Invalid ${setting}: it has an "@" after the host; percent-encode "/", "?", "#" and "@" in the user name and password (%2F, %3F, %23, %40)`,
+    );
+  }
   const decode = (part: string, what: string): string => {
     try {
       return decodeURIComponent(part);
@@ -254,6 +266,22 @@ function readCertificate(path: string, setting: string): string {
       `Invalid ${setting}: cannot read sslrootcert "${path}"`,
       { cause: error },
     );
+  }
+}
+
+/**
+ * The CA certificate file a connection reads (`sslrootcert`), for a scoped
+ * `--allow-read` grant.
+ *
+ * @param url The database URL.
+ * @returns The path, or `undefined` when none (or `system`) is named.
+ */
+export function certificateGrant(url: string): string | undefined {
+  try {
+    const path = new URL(url.trim()).searchParams.get("sslrootcert");
+    return path === null || path === "" || path === "system" ? undefined : path;
+  } catch {
+    return undefined;
   }
 }
 

@@ -80,9 +80,52 @@ export class VerifyError extends Error {
  * The message of any thrown value, on one line.
  *
  * @param error Anything thrown.
- * @returns The message with line breaks folded into spaces.
+ * @returns The message with line breaks folded into spaces and other
+ * control characters escaped (`\u001b`).
  */
 export function errorMessage(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
-  return text.replace(/\s*[\r\n]+\s*/g, " ").trim();
+  // Any other control character (an escape sequence from a file name or a
+  // server's message, say) is shown escaped, never sent to the terminal.
+  return text.replace(/\s*[\r\n]+\s*/g, " ").trim().replace(
+    // deno-lint-ignore no-control-regex
+    /[\u0000-\u001f\u007f-\u009f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
+
+/**
+ * A value read from a backup, quoted for a one-line message: JSON quoting
+ * (so a line break shows as `\n`), cut after `max` characters.
+ *
+ * @param value The value, e.g. an id.
+ * @param max How many characters to show.
+ * @returns The quoted value.
+ */
+export function quote(value: string, max = 80): string {
+  const shown = value.length > max ? `${value.slice(0, max)}…` : value;
+  return oneLine(JSON.stringify(shown), Infinity);
+}
+
+/**
+ * Text that may hold values from a backup, made one line: line breaks and
+ * other control characters escaped as in JSON, cut after `max` characters.
+ *
+ * @param text The text.
+ * @param max How many characters to keep.
+ * @returns The text on one line.
+ */
+export function oneLine(text: string, max = 300): string {
+  const shown = text.length > max ? `${text.slice(0, max)}…` : text;
+  return shown.replace(
+    // deno-lint-ignore no-control-regex
+    /[\u0000-\u001f\u2028\u2029]/g,
+    (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+const ESCAPES: Record<string, string> = {
+  "\n": "\\n",
+  "\r": "\\r",
+  "\t": "\\t",
+};

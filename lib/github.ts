@@ -119,7 +119,10 @@ function describeStatus(status: number, body: string, what: string): string {
   const detail = message ? `: ${message.replace(/\s+/g, " ")}` : "";
   if (status === 401) return `GitHub refused the token (HTTP 401)${detail}`;
   if (status === 403) {
-    return `GitHub refused to ${what} (HTTP 403)${detail}; the token needs the "actions: write" (prune) or "actions: read" permission`;
+    const needed = /\bissue/.test(what)
+      ? '"issues: write"'
+      : '"actions: write" (prune) or "actions: read"';
+    return `GitHub refused to ${what} (HTTP 403)${detail}; the token needs the ${needed} permission`;
   }
   if (status === 404) {
     return `GitHub found nothing to ${what} (HTTP 404)${detail}; check GITHUB_REPOSITORY and the token's access`;

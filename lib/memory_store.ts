@@ -12,7 +12,7 @@ import {
   type MemoryStoreTarget,
   type TableName,
 } from "./config.ts";
-import { StoreError } from "./errors.ts";
+import { errorMessage, StoreError } from "./errors.ts";
 import type { RawRecord } from "./records.ts";
 import { openPostgresSession } from "./_pg_session.ts";
 import { quoteIdent, type SqlSession, type TextRow } from "./_sql.ts";
@@ -317,20 +317,35 @@ export async function* readMemories(
     }${where}) m${options.order === "grouped" ? GROUPED : ""}`,
   );
   const fetch = `fetch forward ${batch} from memkeep_rows`;
-  let next: Promise<TextRow[]> | undefined = session.query(fetch);
+  // The next batch is in flight while this one is handed on: when it fails
+  // then (a lost connection, a statement timeout), or the reader stops early,
+  // its rejection must not go unhandled and crash the process.
+  let read = 0;
+  const prefetch = (): Promise<TextRow[]> => {
+    const query = session.query(fetch).catch((error) => {
+      throw new StoreError(
+        `Cannot read the memories of ${table.schema}.${table.table} (after ${read} rows): ${
+          errorMessage(error)
+        }`,
+        { cause: error },
+      );
+    });
+    query.catch(() => {});
+    return query;
+  };
+  let next: Promise<TextRow[]> | undefined = prefetch();
   while (next) {
     const rows: TextRow[] = await next;
-    next = rows.length === batch ? session.query(fetch) : undefined;
+    read += rows.length;
+    next = rows.length === batch ? prefetch() : undefined;
     for (const row of rows) yield memoryRecord(row, includeVectors);
   }
   await session.query("close memkeep_rows");
 }
 
 /** Client, then project, named before missing, then time: the Markdown order. */
-const CLIENT = String.raw`nullif(btrim(p->>'client', E' 	
-'), '')`;
-const PROJECT = String.raw`nullif(btrim(p->>'project', E' 	
-'), '')`;
+const CLIENT = String.raw`nullif(btrim(p->>'client', E' \t\n\r\f\x0B'), '')`;
+const PROJECT = String.raw`nullif(btrim(p->>'project', E' \t\n\r\f\x0B'), '')`;
 const GROUPED = `
   order by (${CLIENT} is null and ${PROJECT} is null),
            ${CLIENT} is null, ${CLIENT},
