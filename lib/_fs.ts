@@ -34,6 +34,40 @@ export async function removeQuietly(path: string): Promise<void> {
 }
 
 /**
+ * `mkdir -p`, returning the directories it made, deepest first, so that a
+ * command that fails can leave the file system as it found it.
+ *
+ * @param dir The directory.
+ * @returns The directories made (none when `dir` exists).
+ */
+export async function makeDirs(dir: string): Promise<string[]> {
+  const missing: string[] = [];
+  for (let d = dir; d !== "/" && d !== "." && !(await exists(d));) {
+    missing.push(d);
+    const slash = d.lastIndexOf("/");
+    d = slash > 0 ? d.slice(0, slash) : slash === 0 ? "/" : ".";
+  }
+  for (const d of [...missing].reverse()) await Deno.mkdir(d);
+  return missing;
+}
+
+/**
+ * Removes directories {@linkcode makeDirs} made, deepest first, where they
+ * are still empty.
+ *
+ * @param made What `makeDirs` returned.
+ */
+export async function removeMadeDirs(made: string[]): Promise<void> {
+  for (const d of made) {
+    try {
+      await Deno.remove(d);
+    } catch {
+      break; // not empty (something else is there now): keep it, and above
+    }
+  }
+}
+
+/**
  * Flushes a directory's entries to disk, so a rename survives a power cut.
  *
  * @param path The directory.

@@ -119,6 +119,7 @@ async function runBackup(
   try {
     await Deno.mkdir(dir, { recursive: true });
   } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
     throw new BackupError(
       dir,
       `Cannot create backup directory "${dir}": ${describeFsError(error)}`,
@@ -171,6 +172,7 @@ async function runLocked(
       await Deno.mkdir(temp);
       tempMade = true;
     } catch (error) {
+      if (error instanceof Deno.errors.NotCapable) throw error;
       throw new BackupError(
         dir,
         `Cannot write to backup directory "${dir}": ${describeFsError(error)}`,

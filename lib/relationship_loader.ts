@@ -10,7 +10,7 @@
 
 import { DatabaseSync } from "node:sqlite";
 import type { RelationshipStoreTarget } from "./config.ts";
-import { StoreError } from "./errors.ts";
+import { oneLine, quote, StoreError } from "./errors.ts";
 import type { ConflictMode, RestoreCounts } from "./memory_loader.ts";
 import type { BackupMetadata, RawRecord } from "./records.ts";
 import {
@@ -20,7 +20,13 @@ import {
   type SqliteValue,
   sqliteValueFromJson,
 } from "./relationship_store.ts";
-import { exists, removeQuietly } from "./_fs.ts";
+import {
+  describeFsError,
+  exists,
+  makeDirs,
+  removeMadeDirs,
+  syncDir,
+} from "./_fs.ts";
 
 /** How the relationships will be restored. */
 export type RelationshipPlan =
@@ -54,7 +60,19 @@ export async function planRelationshipTarget(
   const snapshotName = metadata.relationships.snapshot;
   if (snapshotName === null) return { kind: "none", target: target.path };
   const snapshot = `${backupDir}/${snapshotName}`;
-  if (!(await exists(target.path))) {
+  let present: boolean;
+  try {
+    present = await exists(target.path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    throw new StoreError(
+      `Cannot restore relationships to "${target.path}": ${
+        describeFsError(error)
+      }`,
+      { cause: error },
+    );
+  }
+  if (!present) {
     return {
       kind: "copy",
       target: target.path,
@@ -71,6 +89,11 @@ export interface RelationshipLoad {
   add(record: RawRecord): void;
   /** The counts so far. */
   counts(): RestoreCounts;
+  /**
+   * Does everything that can fail before the memory store commits, so that
+   * `commit` is as small as can be (a rename, or SQLite's commit).
+   */
+  prepare(): Promise<void>;
   /** Makes the changes permanent. */
   commit(): Promise<void>;
   /** Undoes everything. */
@@ -94,6 +117,7 @@ export function startRelationshipLoad(
     return {
       add() {},
       counts: () => zero(),
+      prepare: () => Promise.resolve(),
       commit: () => Promise.resolve(),
       rollback: () => Promise.resolve(),
     };
@@ -109,24 +133,59 @@ function zero(): RestoreCounts {
 function copyLoad(
   plan: Extract<RelationshipPlan, { kind: "copy" }>,
 ): RelationshipLoad {
-  const temp = `${plan.target}.restoring-${Deno.pid}`;
+  // One name per target: a restore killed between copy and rename leaves
+  // this file behind, and the next restore replaces it.
+  const temp = `${plan.target}.memkeep-restoring`;
+  const slash = plan.target.lastIndexOf("/");
+  const dir = slash > 0 ? plan.target.slice(0, slash) : slash === 0 ? "/" : ".";
+  /** Directories the restore made, deepest first, removed on rollback. */
+  let made: string[] = [];
+  let copying = false;
+  let prepared = false;
+  const undo = async () => {
+    if (copying) await Deno.remove(temp).catch(() => {});
+    await removeMadeDirs(made);
+    made = [];
+    copying = prepared = false;
+  };
+  const prepare = async () => {
+    if (prepared) return;
+    try {
+      made = await makeDirs(dir);
+      const inTheWay = await Deno.lstat(temp).catch(() => undefined);
+      if (inTheWay && !inTheWay.isFile) {
+        throw new StoreError(
+          `Cannot restore relationships to "${plan.target}": "${temp}" is in the way (not a file); move it`,
+        );
+      }
+      copying = true;
+      await Deno.copyFile(plan.snapshot, temp);
+      using file = await Deno.open(temp, { read: true, write: true });
+      await file.sync();
+      prepared = true;
+    } catch (error) {
+      await undo();
+      if (
+        error instanceof Deno.errors.NotCapable || error instanceof StoreError
+      ) throw error;
+      throw new StoreError(
+        `Cannot restore relationships to "${plan.target}": ${
+          describeFsError(error)
+        }`,
+        { cause: error },
+      );
+    }
+  };
   return {
     add() {},
     counts: () => ({ restored: plan.count, skipped: 0, updated: 0 }),
+    prepare,
     async commit() {
-      try {
-        const dir = plan.target.replace(/\/[^/]*$/, "");
-        if (dir !== plan.target) await Deno.mkdir(dir, { recursive: true });
-        await Deno.copyFile(plan.snapshot, temp);
-        using file = await Deno.open(temp, { read: true, write: true });
-        await file.sync();
-        await Deno.rename(temp, plan.target);
-      } catch (error) {
-        await removeQuietly(temp);
-        throw error;
-      }
+      await prepare();
+      await Deno.rename(temp, plan.target);
+      await syncDir(dir);
     },
-    rollback: () => Promise.resolve(),
+    rollback: undo,
   };
 }
 
@@ -179,57 +238,79 @@ function mergeLoad(
       db.close();
     }
   };
-  return {
-    add(record) {
-      const values = new Map<string, SqliteValue>();
-      for (const [key, json] of record) {
-        if (key === "metadata_text") continue;
-        if (!columns.includes(key)) continue;
-        values.set(
-          key,
-          key === "metadata"
-            ? metadataColumnValue(record)
-            : sqliteValueFromJson(json),
-        );
-      }
-      const key = [
-        values.get("source_id"),
-        values.get("target_id"),
-        values.get("rel_type"),
-      ] as SqliteValue[];
-      const existing = find.get(...key) as
-        | Record<string, SqliteValue>
-        | undefined;
-      if (existing) {
-        const next = ["strength", "metadata", "updated_at"].map((c) =>
-          values.has(c) ? values.get(c)! : existing[c]!
-        );
-        const same = next.every((v, i) =>
-          sameValue(v, existing[["strength", "metadata", "updated_at"][i]!]!)
-        );
-        if (mode === "skip" || same) {
-          counts.skipped++;
-          return;
-        }
-        update.run(...next, existing.id!);
-        counts.updated++;
+  const addRow = (record: RawRecord): void => {
+    const values = new Map<string, SqliteValue>();
+    for (const [key, json] of record) {
+      if (key === "metadata_text") continue;
+      if (!columns.includes(key)) continue;
+      values.set(
+        key,
+        key === "metadata"
+          ? metadataColumnValue(record)
+          : sqliteValueFromJson(json),
+      );
+    }
+    const key = [
+      values.get("source_id"),
+      values.get("target_id"),
+      values.get("rel_type"),
+    ] as SqliteValue[];
+    const existing = find.get(...key) as
+      | Record<string, SqliteValue>
+      | undefined;
+    if (existing) {
+      const next = ["strength", "metadata", "updated_at"].map((c) =>
+        values.has(c) ? values.get(c)! : existing[c]!
+      );
+      const same = next.every((v, i) =>
+        sameValue(v, existing[["strength", "metadata", "updated_at"][i]!]!)
+      );
+      if (mode === "skip" || same) {
+        counts.skipped++;
         return;
       }
-      const id = values.get("id");
-      if (id !== undefined && idTaken.get(id)) values.delete("id");
-      const names = [...values.keys()];
-      const sql = `insert into ${RELATIONSHIPS_TABLE} (${
-        names.map((n) => `"${n.replaceAll('"', '""')}"`).join(", ")
-      }) values (${names.map(() => "?").join(", ")})`;
-      let insert = inserts.get(sql);
-      if (!insert) {
-        insert = db.prepare(sql);
-        inserts.set(sql, insert);
+      update.run(...next, existing.id!);
+      counts.updated++;
+      return;
+    }
+    const id = values.get("id");
+    if (id !== undefined && idTaken.get(id)) values.delete("id");
+    const names = [...values.keys()];
+    const sql = `insert into ${RELATIONSHIPS_TABLE} (${
+      names.map((n) => `"${n.replaceAll('"', '""')}"`).join(", ")
+    }) values (${names.map(() => "?").join(", ")})`;
+    let insert = inserts.get(sql);
+    if (!insert) {
+      insert = db.prepare(sql);
+      inserts.set(sql, insert);
+    }
+    insert.run(...values.values());
+    counts.restored++;
+  };
+  return {
+    add(record) {
+      try {
+        addRow(record);
+      } catch (error) {
+        if (error instanceof Deno.errors.NotCapable) throw error;
+        const field = (name: string) => {
+          try {
+            return quote(String(JSON.parse(record.get(name) ?? "null")));
+          } catch {
+            return "?";
+          }
+        };
+        throw new StoreError(
+          `Cannot restore relationship ${field("source_id")} -[${
+            field("rel_type")
+          }]-> ${field("target_id")}: ${oneLine(sqliteReason(error))}`,
+          { cause: error },
+        );
       }
-      insert.run(...values.values());
-      counts.restored++;
     },
     counts: () => ({ ...counts }),
+    // The transaction holds every row already.
+    prepare: () => Promise.resolve(),
     commit() {
       finish("commit");
       return Promise.resolve();

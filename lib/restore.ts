@@ -41,8 +41,8 @@ import {
 import { openBackupSource } from "./restore_source.ts";
 import { verifyBackup } from "./verify.ts";
 import { decryptBackup, ENCRYPTION_FILE, type Keys } from "./encryption.ts";
-import { errorMessage } from "./errors.ts";
-import { exists, removeQuietly } from "./_fs.ts";
+import { errorMessage, quote } from "./errors.ts";
+import { exists, makeDirs, removeMadeDirs, removeQuietly } from "./_fs.ts";
 import { recordFields } from "./_json_scan.ts";
 import type { SqlSession } from "./_sql.ts";
 
@@ -133,7 +133,20 @@ export class RestoreError extends Error {
 export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   const progress = options.onProgress ?? (() => {});
   const scratch = options.scratchDir ?? `./data/.restore-${Deno.pid}`;
-  const source = await openBackupSource(options.source, scratch);
+  // The scratch directory's parents are removed again if this made them.
+  const slash = scratch.lastIndexOf("/");
+  // (A failure here is reported by whatever needs the directory: a backup
+  // directory that is not encrypted needs none.)
+  const made = slash > 0
+    ? await makeDirs(scratch.slice(0, slash)).catch(() => [])
+    : [];
+  let source: Awaited<ReturnType<typeof openBackupSource>>;
+  try {
+    source = await openBackupSource(options.source, scratch);
+  } catch (error) {
+    await removeMadeDirs(made);
+    throw error;
+  }
   const decrypted = `${scratch}-decrypted`;
   try {
     let dir = source.dir;
@@ -250,6 +263,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   } finally {
     await source.cleanup();
     await removeQuietly(decrypted);
+    await removeMadeDirs(made);
   }
 }
 
@@ -312,8 +326,11 @@ async function load(
     }
     const relationshipCounts = relationshipLoad().counts();
     if (commit) {
+      // Everything that can fail on the relationship side happens before
+      // Postgres commits; SQLite's commit (or a rename) right after is the
+      // only window.
+      await relationshipLoad().prepare();
       await session.query("commit");
-      // Postgres is committed: the SQLite commit right after is the only window.
       await relationshipLoad().commit();
     } else {
       await session.query("rollback");
@@ -333,7 +350,9 @@ async function checkUuids(dir: string): Promise<void> {
     const id = (entry.value as { id: string }).id;
     if (!UUID.test(id)) {
       throw new StoreError(
-        `Cannot restore: the target's id column is uuid, but the backup holds id "${id}"`,
+        `Cannot restore: the target's id column is uuid, but the backup holds id ${
+          quote(id)
+        }`,
       );
     }
   }

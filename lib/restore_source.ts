@@ -23,6 +23,7 @@ import {
 import { CHECKSUMS_FILE, METADATA_FILE, SUMS_FILE } from "./format.ts";
 import { ENCRYPTION_FILE } from "./encryption.ts";
 import { ChecksumsSchema, firstIssue } from "./records.ts";
+import { quote } from "./errors.ts";
 import { describeFsError, removeQuietly } from "./_fs.ts";
 
 configure({ useWebWorkers: false });
@@ -172,7 +173,8 @@ class FileReader extends Reader<Deno.FsFile> {
 }
 
 function unsafeName(name: string): string | undefined {
-  if (name.includes("\0")) return "has a NUL character";
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) return "has a control character";
   if (name.startsWith("/") || /^[A-Za-z]:/.test(name)) {
     return "is an absolute path";
   }
@@ -202,7 +204,7 @@ async function zipSource(path: string, scratch: string): Promise<BackupSource> {
     if (typeof name === "string") {
       throw new SourceError(
         path,
-        `Cannot restore: zip entry "${name}" ${
+        `Cannot restore: zip entry ${quote(name)} ${
           unsafeName(name) ?? "has an unsafe name"
         }`,
         { cause: error },
@@ -228,7 +230,7 @@ async function zipSource(path: string, scratch: string): Promise<BackupSource> {
       if (problem) {
         throw new SourceError(
           path,
-          `Cannot restore: zip entry "${entry.filename}" ${problem}`,
+          `Cannot restore: zip entry ${quote(entry.filename)} ${problem}`,
         );
       }
     }

@@ -14,7 +14,7 @@
  */
 
 import denoJson from "../deno.json" with { type: "json" };
-import { netGrant } from "../lib/connection.ts";
+import { certificateGrant, netGrant } from "../lib/connection.ts";
 import * as log from "../lib/log.ts";
 
 interface PermissionSet {
@@ -114,8 +114,13 @@ export function grantsFor(
     const base = set[kind];
     if (!Array.isArray(base)) continue; // `true`: everything is granted already
     const list = [...base];
-    for (const need of needs[kind]) {
-      const path = pathOf(need);
+    const paths = needs[kind].map(pathOf);
+    // The CA certificate `sslrootcert` names, read when connecting.
+    if (kind === "read" && needs.net === "database" && url) {
+      const ca = certificateGrant(url);
+      if (ca !== undefined && !/[\s,]/.test(ca)) paths.push(ca);
+    }
+    for (const path of paths) {
       if (path !== undefined && !covered(list, path)) list.push(path);
     }
     if (list.length !== base.length) {

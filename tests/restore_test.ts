@@ -795,5 +795,39 @@ Deno.test("restore() is all or nothing: a failure late in either store leaves bo
         );
       });
     }
+    await t.step(
+      "a new relationship store that cannot be written, after every memory went in",
+      async () => {
+        const target = `${dir}/t${n++}`;
+        await Deno.mkdir(target);
+        const store = await openEmbeddedStore(`${target}/pglite`);
+        await seedMemories(store, "public.memories", {
+          memories: 10,
+          dims: DIMS,
+          seed: 99,
+        });
+        await store.close();
+        // Something is in the way of the copy's temporary name.
+        const rel = `${target}/data/relationships.db`;
+        await Deno.mkdir(`${rel}.memkeep-restoring/mine`, { recursive: true });
+        const digest = await storeDigest(target);
+        await assertRejectsWith(
+          () => restore(options(original.path, embedded(target, rel))),
+          Error,
+          /^Cannot restore relationships to ".*\/data\/relationships\.db": ".*\.memkeep-restoring" is in the way \(not a file\); move it$/,
+        );
+        assert.equal(
+          await storeDigest(target),
+          digest,
+          "no memory was written",
+        );
+        assert.deepEqual(
+          [...Deno.readDirSync(`${target}/data`)].map((e) => e.name),
+          ["relationships.db.memkeep-restoring"],
+          "no relationship store was made, and what was in the way is kept",
+        );
+        assert.ok(Deno.statSync(`${rel}.memkeep-restoring/mine`).isDirectory);
+      },
+    );
   });
 });
