@@ -6,6 +6,7 @@
  * @module
  */
 
+import { quote } from "./errors.ts";
 import type { RawRecord } from "./records.ts";
 
 const QUOTE = 0x22;
@@ -75,6 +76,45 @@ function valueEnd(text: string, start: number): number {
     i++;
   }
   return -1;
+}
+
+/**
+ * Finds where an object or array ends across pieces of text, picking up
+ * where the last piece stopped: each character is looked at once, however
+ * many pieces a long value comes in.
+ */
+class ContainerEnd {
+  #depth = 0;
+  #inString = false;
+  #escaped = false;
+
+  /**
+   * @param text The next piece (the first one starts with `{` or `[`).
+   * @param from Where in it the value (or its continuation) starts.
+   * @returns The index just past the value's end, or -1 when the piece ends
+   * first.
+   */
+  advance(text: string, from: number): number {
+    let depth = this.#depth;
+    let inString = this.#inString;
+    let escaped = this.#escaped;
+    for (let i = from; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (c === BACKSLASH) escaped = true;
+        else if (c === QUOTE) inString = false;
+      } else if (c === QUOTE) inString = true;
+      else if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
+      else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+        if (--depth === 0) return i + 1;
+      }
+    }
+    this.#depth = depth;
+    this.#inString = inString;
+    this.#escaped = escaped;
+    return -1;
+  }
 }
 
 /**
@@ -161,6 +201,9 @@ type State =
 
 const SECTIONS: readonly string[] = ["metadata", "memories", "relationships"];
 
+/** Longer than any section name: a key this long is refused at once. */
+const MAX_KEY_CHARS = 64;
+
 /** No value may be larger than this (V8 strings stop at about 512 MiB). */
 export const MAX_VALUE_CHARS = 256 * 1024 * 1024;
 
@@ -174,9 +217,13 @@ export class ExportScanner {
   #state: State;
   #seen: ExportSection[];
   #section: ExportSection | undefined;
+  /** Text not yet scanned to the end of a token (a key cut short, say). */
   #buffer = "";
   #line: number;
-  #valueStart = 0;
+  /** The pieces of the value being read, and where its end is sought. */
+  #pieces: string[] = [];
+  #piecesChars = 0;
+  #valueEnd = new ContainerEnd();
   #valueLine = 0;
 
   /**
@@ -213,34 +260,26 @@ export class ExportScanner {
    * @throws {ScanError} At the first syntax error.
    */
   push(chunk: string): ScannedValue[] {
-    this.#buffer += chunk;
     const out: ScannedValue[] = [];
-    const text = this.#buffer;
-    let i = this.#state === "in-value" || this.#state === "in-element"
-      ? this.#valueStart
-      : 0;
-    let consumed = 0;
+    let text: string;
+    let i: number;
+    if (this.#state === "in-value" || this.#state === "in-element") {
+      // Only the new piece is scanned: a long value costs its length once.
+      const end = this.#valueEnd.advance(chunk, 0);
+      if (end < 0) {
+        this.#keep(chunk);
+        return out;
+      }
+      this.#emit(this.#pieces.join("") + chunk.slice(0, end), out);
+      text = chunk;
+      i = end;
+    } else {
+      text = this.#buffer + chunk;
+      i = 0;
+    }
+    let consumed = i;
     scan: while (i < text.length) {
       const c = text.charCodeAt(i);
-      switch (this.#state) {
-        case "in-value":
-        case "in-element": {
-          const end = valueEnd(text, i);
-          if (end < 0) break scan; // need more text
-          const value = text.slice(i, end);
-          const section = this.#section!;
-          out.push({ section, text: value, line: this.#valueLine });
-          this.#line += countLines(value);
-          this.#state = this.#state === "in-value"
-            ? "after-value"
-            : "after-element";
-          i = end;
-          consumed = i;
-          continue;
-        }
-        default:
-          break;
-      }
       if (isSpace(c)) {
         if (c === 0x0a) this.#line++;
         i++;
@@ -260,7 +299,17 @@ export class ExportScanner {
           }
           if (c !== QUOTE) this.#fail("expected a key");
           const end = stringEnd(text, i);
-          if (end < 0) break scan;
+          if (end < 0) {
+            // No section name is this long: do not wait for its end.
+            if (text.length - i > MAX_KEY_CHARS) {
+              this.#fail(
+                `unexpected key ${
+                  quote(text.slice(i + 1))
+                } (expected metadata, memories, relationships)`,
+              );
+            }
+            break scan;
+          }
           let key: string;
           try {
             key = JSON.parse(text.slice(i, end));
@@ -269,7 +318,9 @@ export class ExportScanner {
           }
           if (!SECTIONS.includes(key)) {
             this.#fail(
-              `unexpected key "${key}" (expected metadata, memories, relationships)`,
+              `unexpected key ${
+                quote(key)
+              } (expected metadata, memories, relationships)`,
             );
           }
           const section = key as ExportSection;
@@ -290,10 +341,10 @@ export class ExportScanner {
         case "value":
           if (this.#section === "metadata") {
             if (c !== OPEN_BRACE) this.#fail("metadata is not an object");
-            this.#state = "in-value";
-            this.#valueStart = i;
-            this.#valueLine = this.#line;
-            consumed = i;
+            const end = this.#startValue("in-value", text, i);
+            if (end < 0) return out;
+            this.#emit(text.slice(i, end), out);
+            i = consumed = end;
             continue;
           }
           if (c !== OPEN_BRACKET) {
@@ -302,7 +353,7 @@ export class ExportScanner {
           this.#state = "element-or-close";
           break;
         case "element-or-close":
-        case "element":
+        case "element": {
           if (c === CLOSE_BRACKET) {
             if (this.#state === "element") {
               this.#fail(`trailing comma before ']' in ${this.#section}`);
@@ -313,11 +364,12 @@ export class ExportScanner {
           if (c !== OPEN_BRACE) {
             this.#fail(`a record in ${this.#section} is not a JSON object`);
           }
-          this.#state = "in-element";
-          this.#valueStart = i;
-          this.#valueLine = this.#line;
-          consumed = i;
+          const end = this.#startValue("in-element", text, i);
+          if (end < 0) return out;
+          this.#emit(text.slice(i, end), out);
+          i = consumed = end;
           continue;
+        }
         case "after-element":
           if (c === COMMA) this.#state = "element";
           else if (c === CLOSE_BRACKET) this.#state = "after-value";
@@ -336,19 +388,47 @@ export class ExportScanner {
       i++;
       consumed = i;
     }
-    if (this.#state === "in-value" || this.#state === "in-element") {
-      this.#buffer = text.slice(this.#valueStart);
-      this.#valueStart = 0;
-      if (this.#buffer.length > MAX_VALUE_CHARS) {
-        throw new ScanError(
-          `a value begun on line ${this.#valueLine} is larger than ${MAX_VALUE_CHARS} characters`,
-          this.#valueLine,
-        );
-      }
-    } else {
-      this.#buffer = text.slice(consumed);
-    }
+    this.#buffer = text.slice(consumed);
     return out;
+  }
+
+  /**
+   * Starts reading the value at `text[i]`: its end in `text`, or -1 after
+   * keeping the rest of `text` as the value's first piece.
+   */
+  #startValue(
+    state: "in-value" | "in-element",
+    text: string,
+    i: number,
+  ): number {
+    this.#state = state;
+    this.#valueLine = this.#line;
+    this.#valueEnd = new ContainerEnd();
+    const end = this.#valueEnd.advance(text, i);
+    if (end < 0) {
+      this.#buffer = "";
+      this.#keep(text.slice(i));
+    }
+    return end;
+  }
+
+  #keep(piece: string): void {
+    this.#pieces.push(piece);
+    this.#piecesChars += piece.length;
+    if (this.#piecesChars > MAX_VALUE_CHARS) {
+      throw new ScanError(
+        `a value begun on line ${this.#valueLine} is larger than ${MAX_VALUE_CHARS} characters`,
+        this.#valueLine,
+      );
+    }
+  }
+
+  #emit(value: string, out: ScannedValue[]): void {
+    out.push({ section: this.#section!, text: value, line: this.#valueLine });
+    this.#line += countLines(value);
+    this.#state = this.#state === "in-value" ? "after-value" : "after-element";
+    this.#pieces = [];
+    this.#piecesChars = 0;
   }
 
   /**
@@ -358,7 +438,10 @@ export class ExportScanner {
    * @throws {ScanError} When the document is incomplete.
    */
   finish(): ExportSection[] {
-    if (this.#buffer.trim() !== "" || this.#state !== "done") {
+    if (
+      this.#buffer.trim() !== "" || this.#piecesChars > 0 ||
+      this.#state !== "done"
+    ) {
       this.#fail(
         this.#state === "in-element" || this.#state === "in-value"
           ? `the file ends inside a value begun on line ${this.#valueLine}`

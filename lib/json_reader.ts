@@ -8,7 +8,7 @@
  * @module
  */
 
-import { VerifyError } from "./errors.ts";
+import { oneLine, VerifyError } from "./errors.ts";
 import { EXPORT_FILE } from "./format.ts";
 import {
   ExportScanner,
@@ -93,7 +93,9 @@ export async function* readExport(
   const decoder = new TextDecoder("utf-8", { fatal: true });
   let fast = "header" as Fast;
   let scanner: ExportScanner | undefined;
-  let carry = "";
+  /** The start of a line whose end has not been read yet, in pieces. */
+  let pending: string[] = [];
+  let pendingChars = 0;
   let line = 0;
   let bytesRead = 0;
   let byteLines = 1; // the line the next undecoded byte is on
@@ -208,35 +210,44 @@ export async function* readExport(
       yield* fromScanner(scan(scanner, text));
       return;
     }
-    const all = carry + text;
+    // A line's pieces are joined once, when its end arrives: a long line
+    // costs its length, not its length times the number of pieces.
     let pos = 0;
     const out: ExportEntry[] = [];
-    while (pos < all.length) {
-      let nl = all.indexOf("\n", pos);
+    while (true) {
+      let nl = text.indexOf("\n", pos);
       if (nl < 0) {
-        if (!final) break;
-        nl = all.length;
+        if (!final || (pos >= text.length && pendingChars === 0)) break;
+        nl = text.length;
       }
       line++;
-      const lineText = all.slice(pos, nl);
+      const lineText = pendingChars > 0
+        ? pending.join("") + text.slice(pos, nl)
+        : text.slice(pos, nl);
+      pending = [];
+      pendingChars = 0;
       if (!fastLine(lineText, out)) {
         yield* out.splice(0);
         scanner = new ExportScanner(RESUME[fast], line);
-        yield* fromScanner(scan(scanner, all.slice(pos)));
-        carry = "";
+        yield* fromScanner(scan(scanner, lineText + text.slice(nl)));
         return;
       }
       yield* out.splice(0);
       pos = nl + 1;
+      if (nl === text.length) break;
     }
-    carry = all.slice(pos);
-    if (carry.length > HANDOVER_CHARS) {
+    if (pos < text.length) {
+      pending.push(text.slice(pos));
+      pendingChars += text.length - pos;
+    }
+    if (pendingChars > HANDOVER_CHARS) {
       // A very long line: not memkeep's layout (e.g. the whole document on
       // one line). The scanner needs memory for one record only.
       scanner = new ExportScanner(RESUME[fast], line + 1);
-      const rest = carry;
-      carry = "";
-      yield* fromScanner(scan(scanner, rest));
+      const rest = pending;
+      pending = [];
+      pendingChars = 0;
+      for (const piece of rest) yield* fromScanner(scan(scanner, piece));
     }
   };
 
@@ -324,7 +335,8 @@ function jsonError(text: string): string {
     JSON.parse(text);
     return "unknown";
   } catch (error) {
-    return (error as Error).message.replace(/\s+/g, " ").slice(0, 200);
+    // V8 quotes the offending text: keep it one line and short.
+    return oneLine((error as Error).message.replace(/\s+/g, " "), 200);
   }
 }
 

@@ -15,6 +15,7 @@
 
 import { z } from "zod";
 import { BACKUP_NAME, FORMAT_VERSION } from "./format.ts";
+import { oneLine } from "./errors.ts";
 
 /**
  * A record as field name → JSON source text of the value, in field order.
@@ -90,7 +91,14 @@ export const RelationshipRecordSchema = z.object({
   source_id: z.string(),
   target_id: z.string(),
   rel_type: z.string(),
-  strength: z.union([z.number(), z.string(), z.null()]).optional(),
+  /** SQLite keeps any type in any column: a blob or an infinite real is tagged. */
+  strength: z.union([
+    z.number(),
+    z.string(),
+    z.null(),
+    z.object({ $real: z.string() }).strict(),
+    z.object({ $blob: z.string() }).strict(),
+  ]).optional(),
   /** The metadata column: parsed when it is a JSON object or array, else the text or null. */
   metadata: z.unknown().optional(),
   /** The exact metadata text, when re-serialising `metadata` would not give it back. */
@@ -201,5 +209,6 @@ export function firstIssue(error: z.ZodError): string {
   const issue = error.issues[0];
   if (!issue) return "is not valid";
   const path = issue.path.map(String).join(".");
-  return path === "" ? issue.message : `${path}: ${issue.message}`;
+  // Keys (and zod's quotes of them) come from the file: keep it one line.
+  return oneLine(path === "" ? issue.message : `${path}: ${issue.message}`);
 }

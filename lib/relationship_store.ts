@@ -46,10 +46,18 @@ export async function snapshotRelationships(
 ): Promise<RelationshipSnapshot> {
   let db: DatabaseSync;
   try {
+    // SQLite reports a directory as a "disk I/O error".
+    if (Deno.statSync(source).isDirectory) {
+      throw new StoreError(
+        `Cannot read relationship store "${source}": it is a directory, not a SQLite database file`,
+      );
+    }
     db = new DatabaseSync(source, { readOnly: true });
     db.prepare("select count(*) from sqlite_schema").get();
   } catch (error) {
-    if (error instanceof Deno.errors.NotCapable) throw error;
+    if (
+      error instanceof Deno.errors.NotCapable || error instanceof StoreError
+    ) throw error;
     throw new StoreError(
       `Cannot read relationship store "${source}": ${sqliteReason(error)}`,
       { cause: error },
@@ -71,7 +79,16 @@ export async function snapshotRelationships(
   const copy = new DatabaseSync(target);
   try {
     copy.exec("pragma journal_mode = delete");
-    return countTables(copy);
+    try {
+      return countTables(copy);
+    } catch (error) {
+      // The online backup copies pages as they are: a corrupt store shows
+      // when the copy is read.
+      throw new StoreError(
+        `Cannot read relationship store "${source}": ${sqliteReason(error)}`,
+        { cause: error },
+      );
+    }
   } finally {
     copy.close();
   }
@@ -204,12 +221,42 @@ export function sqliteReason(error: unknown): string {
   return message.replace(/\s+/g, " ");
 }
 
+/**
+ * What is wrong with a relationship field's tagged value (`{"$blob": …}` or
+ * `{"$real": …}`), which the restore would decode.
+ *
+ * @param value The field's parsed JSON value.
+ * @returns The problem, or `undefined` when it is not tagged or is valid.
+ */
+export function taggedValueProblem(value: unknown): string | undefined {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return undefined;
+  }
+  const tagged = value as Record<string, unknown>;
+  if (Object.keys(tagged).length !== 1) return undefined;
+  if (typeof tagged.$blob === "string") {
+    const b64 = tagged.$blob;
+    return b64.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(b64)
+      ? undefined
+      : '"$blob" is not base64';
+  }
+  if (typeof tagged.$real === "string") {
+    return REAL.test(tagged.$real)
+      ? undefined
+      : '"$real" is not a number (or Infinity, -Infinity, NaN)';
+  }
+  return undefined;
+}
+
+const REAL = /^(-?Infinity|NaN|-?\d+(\.\d+)?([eE][+-]?\d+)?)$/;
+
 /** A value `node:sqlite` can bind. */
 export type SqliteValue = string | number | bigint | null | Uint8Array;
 
 /**
  * The SQLite value a relationship field's JSON text stands for: the inverse
- * of {@linkcode sqliteValueJson}. Integers beyond 2^53 become `bigint`s.
+ * of {@linkcode sqliteValueJson}. Integers beyond 2^53 become `bigint`s
+ * (beyond 64 bits, numbers, as SQLite reads such a literal).
  *
  * @param json The field's JSON source text.
  * @returns The value to bind.
@@ -220,9 +267,10 @@ export function sqliteValueFromJson(json: string): SqliteValue {
   if (typeof value === "boolean") return value ? 1 : 0;
   if (typeof value === "number") {
     const text = json.trim();
-    return /^-?\d+$/.test(text) && !Number.isSafeInteger(value)
-      ? BigInt(text)
-      : value;
+    if (!/^-?\d+$/.test(text) || Number.isSafeInteger(value)) return value;
+    // Beyond 64 bits SQLite keeps an integer literal as a REAL: so do we.
+    const big = BigInt(text);
+    return big >= -(2n ** 63n) && big < 2n ** 63n ? big : value;
   }
   if (typeof value === "object" && !Array.isArray(value)) {
     const tagged = value as Record<string, unknown>;

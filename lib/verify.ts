@@ -12,7 +12,7 @@
 import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { hashChunks, sha256Text, sumsText } from "./checksums.ts";
-import { errorMessage, VerifyError } from "./errors.ts";
+import { errorMessage, oneLine, quote, VerifyError } from "./errors.ts";
 import {
   CHECKSUMS_FILE,
   EXPORT_FILE,
@@ -33,7 +33,11 @@ import {
   MemoryRecordSchema,
   RelationshipRecordSchema,
 } from "./records.ts";
-import { countTables, RELATIONSHIPS_TABLE } from "./relationship_store.ts";
+import {
+  countTables,
+  RELATIONSHIPS_TABLE,
+  taggedValueProblem,
+} from "./relationship_store.ts";
 import { checkCsv, MEMORIES_CSV, RELATIONSHIPS_CSV } from "./csv_format.ts";
 import { checkMarkdown, MEMORIES_MD } from "./markdown_format.ts";
 import {
@@ -465,6 +469,11 @@ export function memoryRecordProblem(
       return `metadata holds "${clash}", which belongs at the top of the record`;
     }
   }
+  for (const field of ["content", "metadata", "created_at", "heat"]) {
+    if (nestedDeeper(rest[field], MAX_NESTING)) {
+      return `${field} is nested deeper than ${MAX_NESTING} levels`;
+    }
+  }
   if (!includesVectors) {
     return "embedding" in value
       ? "holds an embedding, but the backup was made without vectors"
@@ -481,12 +490,38 @@ export function memoryRecordProblem(
     if (typeof x !== "number" || !Number.isFinite(x)) {
       const shown = typeof x === "number"
         ? String(x)
-        : JSON.stringify(x) ?? String(x);
+        : oneLine(JSON.stringify(x) ?? String(x), 80);
       return `embedding[${i}] is ${shown}, not a finite number`;
+    }
+    if (!Number.isFinite(Math.fround(x))) {
+      return `embedding[${i}] is ${x}, beyond the range of a vector's 32-bit floats`;
     }
   }
   return undefined;
 }
+
+/**
+ * Payload values nested deeper than this are refused: the embedded store
+ * (PGlite 0.5) silently drops a row whose jsonb is nested about 7,000 deep,
+ * or hangs, and Postgres refuses one at its stack depth limit.
+ */
+export const MAX_NESTING = 1000;
+
+/** Whether a parsed JSON value nests objects or arrays deeper than `limit`. */
+function nestedDeeper(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== "object") continue;
+    if (depth > limit) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/** A uuid as Postgres writes one (`id::text`). */
+const CANONICAL_UUID =
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * Checks `export.json` from its bytes: hashes every byte, and checks the
@@ -527,6 +562,10 @@ export async function checkExport(
   };
   const ids = new Set<string>();
   const relKeys = new Set<string>();
+  const relIds = new Set<number>();
+  // Postgres would rewrite any other spelling of a uuid (and merge two
+  // spellings of the same one): the ids must be as a uuid column prints them.
+  const uuidIds = metadata?.memories.id_type === "uuid";
   let memories = 0;
   let relationships = 0;
   let header: VerifyCheck | undefined;
@@ -554,11 +593,21 @@ export async function checkExport(
           continue;
         }
         const id = (entry.value as { id: string }).id;
+        if (uuidIds && !CANONICAL_UUID.test(id)) {
+          memoryProblem = {
+            file: EXPORT_FILE,
+            line: entry.line,
+            reason: `memory ${memories}: id ${
+              quote(id)
+            } is not a uuid as Postgres writes one, but the table's id type is uuid`,
+          };
+          continue;
+        }
         if (ids.has(id)) {
           memoryProblem = {
             file: EXPORT_FILE,
             line: entry.line,
-            reason: `memory id "${id}" appears twice`,
+            reason: `memory id ${quote(id)} appears twice`,
           };
         }
         ids.add(id);
@@ -580,16 +629,36 @@ export async function checkExport(
           continue;
         }
         const r = parsed.data;
+        const tagged = Object.entries(r).map(([field, value]) => {
+          const problem = taggedValueProblem(value);
+          return problem && `${quote(field)}: ${problem}`;
+        }).find((p) => p !== undefined);
+        if (tagged) {
+          relationshipProblem = {
+            file: EXPORT_FILE,
+            line: entry.line,
+            reason: `relationship ${relationships}: ${tagged}`,
+          };
+          continue;
+        }
         const key = JSON.stringify([r.source_id, r.target_id, r.rel_type]);
         if (relKeys.has(key)) {
           relationshipProblem = {
             file: EXPORT_FILE,
             line: entry.line,
-            reason:
-              `relationship ${r.source_id} -[${r.rel_type}]-> ${r.target_id} appears twice`,
+            reason: `relationship ${quote(r.source_id)} -[${
+              quote(r.rel_type)
+            }]-> ${quote(r.target_id)} appears twice`,
+          };
+        } else if (relIds.has(r.id)) {
+          relationshipProblem = {
+            file: EXPORT_FILE,
+            line: entry.line,
+            reason: `relationship id ${r.id} appears twice`,
           };
         }
         relKeys.add(key);
+        relIds.add(r.id);
       }
     }
   } catch (error) {
