@@ -1,0 +1,439 @@
+/**
+ * Helpers for the crash and concurrency tests: scripts spawned with exactly
+ * their production flags (read from their shebang) so they can be killed
+ * with SIGKILL, what a running process has open (Linux `/proc`), and
+ * digests of both stores to prove nothing changed.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { DatabaseSync } from "node:sqlite";
+import { PGlite } from "@electric-sql/pglite";
+import { vector } from "@electric-sql/pglite-pgvector";
+import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
+import { ENV_SETTINGS } from "../lib/config.ts";
+import { BACKUP_NAME, TEMP_PREFIX } from "../lib/format.ts";
+import { netGrant, parseDatabaseUrl } from "../lib/connection.ts";
+import { openPostgresSession } from "../lib/_pg_session.ts";
+import type { TextRow } from "../lib/_sql.ts";
+import type { Checkout } from "./_checkout.ts";
+import { startWireDatabase, tableDigest, type WireDatabase } from "./_db.ts";
+import { ROOT } from "./_helpers.ts";
+
+/**
+ * Like {@linkcode startWireDatabase}, but the pglite-socket server accepts
+ * several clients at once (it serialises their transactions), as a real
+ * server does: a writer, a backup, a check, and a killed client whose
+ * connection the server has not noticed closing yet. With
+ * `TEST_DATABASE_URL` set, that server.
+ *
+ * @returns The database.
+ */
+export async function startSharedDatabase(): Promise<WireDatabase> {
+  if (Deno.env.get("TEST_DATABASE_URL")) return await startWireDatabase();
+  const db = await PGlite.create({ extensions: { vector } });
+  await db.exec("create extension if not exists vector");
+  const server = new PGLiteSocketServer({
+    db,
+    port: 0,
+    host: "127.0.0.1",
+    maxConnections: 16,
+  });
+  await server.start();
+  const port = Number(server.getServerConn().split(":").pop());
+  let stopped = false;
+  return {
+    url:
+      `postgres://postgres:postgres@127.0.0.1:${port}/postgres?sslmode=disable`,
+    kind: "socket",
+    port,
+    schema: "public",
+    async query(sql, params = []) {
+      return (await db.query<TextRow>(sql, params, { rowMode: "array" })).rows;
+    },
+    async stopServer() {
+      if (stopped) return;
+      stopped = true;
+      await server.stop();
+    },
+    async close() {
+      if (!stopped) await server.stop();
+      stopped = true;
+      await db.close();
+    },
+  };
+}
+
+/** How a spawned script ended. */
+export interface Finished {
+  /** Exit code (meaningless when killed). */
+  readonly code: number;
+  /** The signal that ended it, if any. */
+  readonly signal: Deno.Signal | null;
+  /** Its stdout. */
+  readonly stdout: string;
+  /** Its stderr. */
+  readonly stderr: string;
+}
+
+/** A script running in a checkout. */
+export interface Running {
+  /** Its process id. */
+  readonly pid: number;
+  /** Resolves when it has ended. */
+  readonly done: Promise<Finished>;
+  /** Whether it has ended. */
+  readonly exited: boolean;
+  /** Sends SIGKILL, unless it has already ended. */
+  kill(): void;
+}
+
+/**
+ * The flags of a script's shebang: its production permissions.
+ *
+ * @param script The script name, e.g. `backup`.
+ * @returns The flags after `deno run`.
+ */
+export function shebangFlags(script: string): string[] {
+  const first = Deno.readTextFileSync(`${ROOT}/scripts/${script}.ts`).split(
+    "\n",
+  )[0]!;
+  const words = first.split(" ");
+  return words.slice(words.indexOf("run") + 1);
+}
+
+const decoder = new TextDecoder();
+
+/**
+ * Starts `scripts/SCRIPT.ts` in the checkout with its shebang's flags, plus
+ * network access to the database host when one is given (what
+ * `scripts/grants.ts` adds), and only the given memkeep settings.
+ *
+ * @param checkout The checkout.
+ * @param script The script name.
+ * @param options Arguments, settings, database URL for the net grant.
+ * @returns The running script.
+ */
+export function spawnScript(
+  checkout: Checkout,
+  script: string,
+  options: {
+    args?: string[];
+    env?: Record<string, string>;
+    database?: string | undefined;
+  } = {},
+): Running {
+  const base = Deno.env.toObject();
+  for (const name of [...ENV_SETTINGS, "TEST_DATABASE_URL"]) delete base[name];
+  const net = options.database ? netGrant(options.database) : undefined;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...shebangFlags(script),
+      ...(net ? [`--allow-net=${net}`] : []),
+      `scripts/${script}.ts`,
+      ...(options.args ?? []),
+    ],
+    cwd: checkout.dir,
+    env: { ...base, ...(options.env ?? {}), NO_COLOR: "1" },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let exited = false;
+  const done = child.output().then((out) => {
+    exited = true;
+    return {
+      code: out.code,
+      signal: out.signal,
+      stdout: decoder.decode(out.stdout),
+      stderr: decoder.decode(out.stderr),
+    };
+  });
+  return {
+    pid: child.pid,
+    done,
+    get exited() {
+      return exited;
+    },
+    kill() {
+      if (exited) return;
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // it ended between the check and the signal
+      }
+    },
+  };
+}
+
+/** Waits about a millisecond: the polling interval. */
+export function tick(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 1));
+}
+
+/**
+ * The backup directory's final backups and temporary directories.
+ *
+ * @param dir The backup directory.
+ * @returns Sorted names of each kind.
+ */
+export function listBackups(
+  dir: string,
+): { finals: string[]; temps: string[] } {
+  const finals: string[] = [];
+  const temps: string[] = [];
+  try {
+    for (const entry of Deno.readDirSync(dir)) {
+      if (BACKUP_NAME.test(entry.name)) finals.push(entry.name);
+      else if (entry.name.startsWith(TEMP_PREFIX)) temps.push(entry.name);
+    }
+  } catch {
+    // not created yet
+  }
+  return { finals: finals.sort(), temps: temps.sort() };
+}
+
+/** A file as a poll sees it. */
+export interface FileSeen {
+  /** Its size. */
+  readonly size: number;
+  /**
+   * Whether it has been read since it was last written: its access time
+   * moved past its modification time (see {@linkcode atimeMoves}).
+   */
+  readonly read: boolean;
+}
+
+/**
+ * The files of a directory.
+ *
+ * @param dir The directory.
+ * @returns Name → size and whether it was read; `undefined` when the
+ * directory is gone.
+ */
+export function filesIn(dir: string): Map<string, FileSeen> | undefined {
+  const files = new Map<string, FileSeen>();
+  try {
+    for (const entry of Deno.readDirSync(dir)) {
+      try {
+        const info = Deno.statSync(`${dir}/${entry.name}`);
+        files.set(entry.name, {
+          size: info.size,
+          read: (info.atime?.getTime() ?? 0) > (info.mtime?.getTime() ?? 0),
+        });
+      } catch {
+        // removed while we looked
+      }
+    }
+  } catch {
+    return undefined;
+  }
+  return files;
+}
+
+/**
+ * Whether reading a file written a moment ago moves its access time here (it
+ * does under the default `relatime`, not under `noatime`).
+ *
+ * @param dir A directory to try it in.
+ * @returns `true` when {@linkcode FileSeen.read} can be trusted.
+ */
+export async function atimeMoves(dir: string): Promise<boolean> {
+  const path = `${dir}/.atime-probe`;
+  try {
+    await Deno.writeTextFile(path, "probe");
+    // File times move with the kernel's clock tick.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await Deno.readTextFile(path);
+    return filesIn(dir)?.get(".atime-probe")?.read ?? false;
+  } finally {
+    await Deno.remove(path);
+  }
+}
+
+/** Counts what clients send through it to a Postgres server. */
+export interface CountingProxy {
+  /** The database URL through the proxy. */
+  readonly url: string;
+  /** Bytes clients have sent so far. */
+  readonly sent: number;
+  /** Connections accepted so far. */
+  readonly connections: number;
+  /** Stops it and closes every connection. */
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP proxy in front of a Postgres server that counts the bytes clients
+ * send: how far a restore has got with its inserts, observed from outside.
+ * When either side closes, it closes the other, so the server sees a killed
+ * client go.
+ *
+ * @param url The server.
+ * @returns The proxy.
+ */
+export function startCountingProxy(url: string): CountingProxy {
+  const target = new URL(url);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const open = new Set<Deno.Conn>();
+  const piping: Promise<void>[] = [];
+  let sent = 0;
+  let connections = 0;
+  const pump = async (from: Deno.Conn, to: Deno.Conn, count: boolean) => {
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      while (true) {
+        const n = await from.read(buffer);
+        if (n === null) return;
+        if (count) sent += n;
+        for (let offset = 0; offset < n;) {
+          offset += await to.write(buffer.subarray(offset, n));
+        }
+      }
+    } catch {
+      // reset by a killed client, or closed by the other direction
+    }
+  };
+  const serve = async (client: Deno.Conn) => {
+    open.add(client);
+    let server: Deno.Conn | undefined;
+    const closeBoth = () => {
+      for (const conn of [client, server]) {
+        if (conn && open.delete(conn)) conn.close();
+      }
+    };
+    try {
+      server = await Deno.connect({
+        hostname: target.hostname,
+        port: Number(target.port || 5432),
+      });
+      open.add(server);
+    } catch {
+      closeBoth();
+      return;
+    }
+    await Promise.all([
+      pump(client, server, true).finally(closeBoth),
+      pump(server, client, false).finally(closeBoth),
+    ]);
+  };
+  const accepting = (async () => {
+    try {
+      for await (const client of listener) {
+        connections++;
+        piping.push(serve(client));
+      }
+    } catch {
+      // closed
+    }
+  })();
+  const proxied = new URL(url);
+  proxied.hostname = "127.0.0.1";
+  proxied.port = String((listener.addr as Deno.NetAddr).port);
+  return {
+    url: proxied.toString(),
+    get sent() {
+      return sent;
+    },
+    get connections() {
+      return connections;
+    },
+    async close() {
+      listener.close();
+      await accepting;
+      for (const conn of open) conn.close();
+      open.clear();
+      await Promise.all(piping);
+    },
+  };
+}
+
+/**
+ * A digest of a table read over a new connection to the server. On the
+ * pglite-socket server that connection waits until the server has rolled
+ * back the transaction of a client that was killed, so it never sees
+ * uncommitted rows (an in-process query would run inside that transaction).
+ *
+ * @param url The server.
+ * @param table Qualified table name.
+ * @returns The digest of {@linkcode tableDigest}.
+ */
+export async function wireTableDigest(
+  url: string,
+  table: string,
+): Promise<string> {
+  const session = await openPostgresSession(parseDatabaseUrl(url));
+  try {
+    return await tableDigest({
+      schema: "",
+      query: (sql, params) => session.query(sql, params),
+      close: () => Promise.resolve(),
+    }, table);
+  } finally {
+    await session.close();
+  }
+}
+
+/**
+ * A digest of every row of every table (and the schema) of a SQLite file,
+ * opened the way the assistant opens it: a hot journal or WAL left by a
+ * killed writer is recovered first.
+ *
+ * @param path The SQLite file.
+ * @returns A SHA-256 over the schema and the rows in rowid order.
+ */
+export function sqliteDigest(path: string): string {
+  const db = new DatabaseSync(path);
+  const hash = createHash("sha256");
+  const text = (row: unknown) =>
+    JSON.stringify(
+      row,
+      (_, v) =>
+        typeof v === "bigint"
+          ? `${v}n`
+          : v instanceof Uint8Array
+          ? `x'${[...v].map((b) => b.toString(16).padStart(2, "0")).join("")}'`
+          : v,
+    );
+  try {
+    const schema = db.prepare(
+      "select type, name, tbl_name, sql from sqlite_schema order by type, name",
+    ).all() as { type: string; name: string }[];
+    hash.update(text(schema));
+    for (const { type, name } of schema) {
+      if (type !== "table") continue;
+      const rows = db.prepare(
+        `select * from "${name.replaceAll('"', '""')}" order by rowid`,
+      );
+      rows.setReadBigInts(true);
+      hash.update(`${name}\n`);
+      for (const row of rows.iterate()) hash.update(text(row) + "\n");
+    }
+  } finally {
+    db.close();
+  }
+  return hash.digest("hex");
+}
+
+/**
+ * The SHA-256 of a file's bytes.
+ *
+ * @param path The file.
+ * @returns Lowercase hex.
+ */
+export function fileSha256(path: string): string {
+  return createHash("sha256").update(Deno.readFileSync(path)).digest("hex");
+}
+
+/**
+ * The `Warning:` and `Error:` lines a script printed.
+ *
+ * @param stderr Its stderr.
+ * @returns The lines.
+ */
+export function messages(stderr: string): string[] {
+  return stderr.split("\n").filter((l) => /^(Warning|Error): /.test(l));
+}
