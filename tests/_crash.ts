@@ -9,16 +9,18 @@
 
 import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
-import { PGlite } from "@electric-sql/pglite";
-import { vector } from "@electric-sql/pglite-pgvector";
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 import { ENV_SETTINGS } from "../lib/config.ts";
 import { BACKUP_NAME, TEMP_PREFIX } from "../lib/format.ts";
 import { netGrant, parseDatabaseUrl } from "../lib/connection.ts";
 import { openPostgresSession } from "../lib/_pg_session.ts";
-import type { TextRow } from "../lib/_sql.ts";
 import type { Checkout } from "./_checkout.ts";
-import { startWireDatabase, tableDigest, type WireDatabase } from "./_db.ts";
+import {
+  seedMemories,
+  startWireDatabase,
+  tableDigest,
+  type WireDatabase,
+} from "./_db.ts";
+import { seedRelationshipStore } from "../lib/demo_data.ts";
 import { ROOT } from "./_helpers.ts";
 
 /**
@@ -30,38 +32,38 @@ import { ROOT } from "./_helpers.ts";
  *
  * @returns The database.
  */
-export async function startSharedDatabase(): Promise<WireDatabase> {
-  if (Deno.env.get("TEST_DATABASE_URL")) return await startWireDatabase();
-  const db = await PGlite.create({ extensions: { vector } });
-  await db.exec("create extension if not exists vector");
-  const server = new PGLiteSocketServer({
-    db,
-    port: 0,
-    host: "127.0.0.1",
-    maxConnections: 16,
+export function startSharedDatabase(): Promise<WireDatabase> {
+  return startWireDatabase({ maxConnections: 16 });
+}
+
+/**
+ * Fills a table and the checkout's relationship store (1,245 relationships
+ * between the table's memories).
+ *
+ * @param db The database.
+ * @param checkout The checkout.
+ * @param table `schema.table`.
+ * @param size How many memories, of how many dimensions.
+ * @returns The environment for the scripts to use both.
+ */
+export async function seedStores(
+  db: WireDatabase,
+  checkout: Checkout,
+  table: string,
+  size: { memories: number; dims: number },
+): Promise<Record<string, string>> {
+  await seedMemories(db, table, size);
+  const ids = (await db.query(`select id::text from ${table}`)).map((r) =>
+    r[0]!
+  );
+  await Deno.mkdir(`${checkout.dir}/data`);
+  seedRelationshipStore(`${checkout.dir}/data/relationships.db`, ids, {
+    relationships: 1245,
   });
-  await server.start();
-  const port = Number(server.getServerConn().split(":").pop());
-  let stopped = false;
   return {
-    url:
-      `postgres://postgres:postgres@127.0.0.1:${port}/postgres?sslmode=disable`,
-    kind: "socket",
-    port,
-    schema: "public",
-    async query(sql, params = []) {
-      return (await db.query<TextRow>(sql, params, { rowMode: "array" })).rows;
-    },
-    async stopServer() {
-      if (stopped) return;
-      stopped = true;
-      await server.stop();
-    },
-    async close() {
-      if (!stopped) await server.stop();
-      stopped = true;
-      await db.close();
-    },
+    DATABASE_URL: db.url,
+    MEMORY_TABLE: table,
+    RELATIONSHIPS_DB: "./data/relationships.db",
   };
 }
 

@@ -40,11 +40,13 @@ export interface WireDatabase extends TestDatabase {
 /**
  * Starts a database on the wire.
  *
- * @param options `vector: false` leaves pgvector uninstalled.
+ * @param options `vector: false` leaves pgvector uninstalled;
+ * `maxConnections` lets the socket server accept that many clients at once
+ * (it serialises their transactions; by default it takes one at a time).
  * @returns The database.
  */
 export async function startWireDatabase(
-  options: { vector?: boolean } = {},
+  options: { vector?: boolean; maxConnections?: number } = {},
 ): Promise<WireDatabase> {
   const external = Deno.env.get("TEST_DATABASE_URL");
   if (external) return await externalDatabase(external, options);
@@ -52,7 +54,14 @@ export async function startWireDatabase(
   if (options.vector ?? true) {
     await db.exec("create extension if not exists vector");
   }
-  const server = new PGLiteSocketServer({ db, port: 0, host: "127.0.0.1" });
+  const server = new PGLiteSocketServer({
+    db,
+    port: 0,
+    host: "127.0.0.1",
+    ...(options.maxConnections
+      ? { maxConnections: options.maxConnections }
+      : {}),
+  });
   await server.start();
   const port = Number(server.getServerConn().split(":").pop());
   let stopped = false;

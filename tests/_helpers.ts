@@ -6,7 +6,7 @@
  */
 
 import { type Config, resolveConfig } from "../lib/config.ts";
-import { EXPORT_FILE } from "../lib/format.ts";
+import { BACKUP_NAME, EXPORT_FILE } from "../lib/format.ts";
 import {
   type ExportEntry,
   fileChunks,
@@ -160,4 +160,20 @@ export async function assertRejectsWith<E extends Error>(
     return error;
   }
   throw new Error(`expected a ${ErrorClass.name}, but it did not fail`);
+}
+
+/**
+ * The backups (final names only) in a directory, oldest first.
+ *
+ * @param dir The backup directory.
+ * @returns Their names; none when the directory does not exist.
+ */
+export function backupsIn(dir: string): string[] {
+  try {
+    return [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
+      BACKUP_NAME.test(n)
+    ).sort();
+  } catch {
+    return [];
+  }
 }

@@ -12,7 +12,6 @@
 import assert from "node:assert/strict";
 import { backup } from "../lib/backup.ts";
 import { parseDatabaseUrl } from "../lib/connection.ts";
-import { seedRelationshipStore } from "../lib/demo_data.ts";
 import { BackupError } from "../lib/errors.ts";
 import { LOG_FILE, TEMP_PREFIX } from "../lib/format.ts";
 import { pruneBackups } from "../lib/prune.ts";
@@ -21,11 +20,11 @@ import { verifyBackup } from "../lib/verify.ts";
 import { LOCK_FILE } from "../lib/_lock.ts";
 import { openPostgresSession } from "../lib/_pg_session.ts";
 import { makeCheckout } from "./_checkout.ts";
-import { seedMemories } from "./_db.ts";
 import {
   listBackups,
   messages,
   type Running,
+  seedStores,
   spawnScript,
   startSharedDatabase,
   tick,
@@ -43,19 +42,10 @@ Deno.test("backups, prunes and writers at the same time end well, one at a time"
   const checkout = await makeCheckout();
   try {
     const table = `${db.schema}.concurrent_memories`;
-    await seedMemories(db, table, SIZE);
+    const env = await seedStores(db, checkout, table, SIZE);
     const ids = (await db.query(`select id::text from ${table}`)).map((r) =>
       r[0]!
     );
-    await Deno.mkdir(`${checkout.dir}/data`);
-    seedRelationshipStore(`${checkout.dir}/data/relationships.db`, ids, {
-      relationships: 1245,
-    });
-    const env = {
-      DATABASE_URL: db.url,
-      MEMORY_TABLE: table,
-      RELATIONSHIPS_DB: "./data/relationships.db",
-    };
     const dir = `${checkout.dir}/backups`;
     const startBackup = () =>
       spawnScript(checkout, "backup", {

@@ -16,7 +16,6 @@
 
 import assert from "node:assert/strict";
 import { backup, DatabaseSync } from "node:sqlite";
-import { seedRelationshipStore } from "../lib/demo_data.ts";
 import {
   CHECKSUMS_FILE,
   EXPORT_FILE,
@@ -41,6 +40,7 @@ import {
   filesIn,
   listBackups,
   messages,
+  seedStores,
   spawnScript,
   sqliteDigest,
   startCountingProxy,
@@ -112,19 +112,7 @@ Deno.test("kill -9 at any point of a backup or a restore leaves no broken backup
   const kills: Kill[] = [];
   try {
     const table = `${db.schema}.crash_memories`;
-    await seedMemories(db, table, BIG);
-    const ids = (await db.query(`select id::text from ${table}`)).map((r) =>
-      r[0]!
-    );
-    await Deno.mkdir(`${checkout.dir}/data`);
-    seedRelationshipStore(`${checkout.dir}/data/relationships.db`, ids, {
-      relationships: 1245,
-    });
-    const env = {
-      DATABASE_URL: db.url,
-      MEMORY_TABLE: table,
-      RELATIONSHIPS_DB: "./data/relationships.db",
-    };
+    const env = await seedStores(db, checkout, table, BIG);
 
     await t.step("a backup killed at any point", async () => {
       const done = await backupKills(checkout, db, env);

@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { seedRelationshipStore } from "../lib/demo_data.ts";
-import { BACKUP_NAME, LOG_FILE } from "../lib/format.ts";
+import { LOG_FILE } from "../lib/format.ts";
 import { LOCK_FILE } from "../lib/_lock.ts";
 import { netGrant } from "../lib/connection.ts";
 import { type Checkout, makeCheckout, ownLines } from "./_checkout.ts";
@@ -23,6 +23,7 @@ import {
   tableDigest,
   type WireDatabase,
 } from "./_db.ts";
+import { backupsIn } from "./_helpers.ts";
 import { type ProxyFault, startFaultProxy } from "./_fault_server.ts";
 
 const MEMORIES = 3000; // about 12 MB of export.json
@@ -52,16 +53,6 @@ function tree(dir: string, prefix = ""): Record<string, string> {
     else out[`${prefix}${e.name}`] = e.isFile ? sha256(path) : "link";
   }
   return out;
-}
-
-function backupsIn(dir: string): string[] {
-  try {
-    return [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
-      BACKUP_NAME.test(n)
-    ).sort();
-  } catch {
-    return [];
-  }
 }
 
 /**

@@ -9,12 +9,11 @@
 
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
-import { BACKUP_NAME } from "../lib/format.ts";
 import { grantsFor } from "../scripts/grants.ts";
 import { type Checkout, makeCheckout, ownLines } from "./_checkout.ts";
 import { seedMemories, startWireDatabase } from "./_db.ts";
 import { startFakeGitHub } from "./_fake_github.ts";
-import { ROOT } from "./_helpers.ts";
+import { backupsIn, ROOT } from "./_helpers.ts";
 import { zipBackup } from "./_zip.ts";
 
 type Grant = string[] | boolean | undefined;
@@ -146,16 +145,6 @@ function probeOf(stderr: string): Record<string, string> {
   const line = /^PROBE (.*)$/m.exec(stderr);
   assert.ok(line, `the probe ran: ${stderr}`);
   return JSON.parse(line[1]!);
-}
-
-function backupsIn(dir: string): string[] {
-  try {
-    return [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
-      BACKUP_NAME.test(n)
-    ).sort();
-  } catch {
-    return [];
-  }
 }
 
 Deno.test("each script, run with exactly its production permissions, is refused everything outside its grant", async (t) => {

@@ -11,7 +11,7 @@ import {
 } from "./_db.ts";
 import { type Checkout, makeCheckout, ownLines } from "./_checkout.ts";
 import { zipBackup } from "./_zip.ts";
-import { ROOT } from "./_helpers.ts";
+import { backupsIn, ROOT } from "./_helpers.ts";
 import { netGrant } from "../lib/connection.ts";
 
 type PermissionSet = {
@@ -57,16 +57,6 @@ const SCRIPTS = [
   "schedule",
   "grants",
 ];
-
-function backupsIn(dir: string): string[] {
-  try {
-    return [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
-      BACKUP_NAME.test(n)
-    ).sort();
-  } catch {
-    return [];
-  }
-}
 
 function tempsIn(dir: string): string[] {
   try {

@@ -12,9 +12,10 @@ import assert from "node:assert/strict";
 import { generateIdentity, identityToRecipient } from "age-encryption";
 import { Uint8ArrayReader, Uint8ArrayWriter, ZipReader } from "@zip.js/zip.js";
 import { seedRelationshipStore } from "../lib/demo_data.ts";
-import { BACKUP_NAME, LOG_FILE } from "../lib/format.ts";
+import { LOG_FILE } from "../lib/format.ts";
 import { makeCheckout, ownLines } from "./_checkout.ts";
 import { seedMemories, startWireDatabase, type WireDatabase } from "./_db.ts";
+import { backupsIn } from "./_helpers.ts";
 import { startFakeAuthServer } from "./_fake_pg.ts";
 import { startFakeGitHub } from "./_fake_github.ts";
 import { zipBackup } from "./_zip.ts";
@@ -90,16 +91,6 @@ function assertOneLineError(what: string, run: Run, code = 1): string {
   assert.match(lines[0]!, /^Error: \S/, `${what}:\n${run.stderr}`);
   assert.equal(run.code, code, `${what}: exit code; ${run.stderr}`);
   return lines[0]!;
-}
-
-function backupsIn(dir: string): string[] {
-  try {
-    return [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
-      BACKUP_NAME.test(n)
-    ).sort();
-  } catch {
-    return [];
-  }
 }
 
 /** The FAILED lines of a checkout's backup log. */

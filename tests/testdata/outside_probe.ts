@@ -7,6 +7,8 @@
  * @module
  */
 
+import { reportProbe } from "./_probe_report.ts";
+
 const attempts: Record<string, () => Promise<unknown>> = {
   "write a file in the checkout root": () =>
     Deno.writeTextFile("./probe-root.txt", "x"),
@@ -16,14 +18,4 @@ const attempts: Record<string, () => Promise<unknown>> = {
   "read HOME": () => Promise.resolve(Deno.env.get("HOME")),
   "run a program": () => new Deno.Command("true").output(),
 };
-const outcome: Record<string, string> = {};
-for (const [name, attempt] of Object.entries(attempts)) {
-  try {
-    await attempt();
-    outcome[name] = "allowed";
-  } catch (error) {
-    outcome[name] = error instanceof Error ? error.name : String(error);
-  }
-}
-// deno-lint-ignore no-console
-console.error(`PROBE ${JSON.stringify(outcome)}`);
+await reportProbe(attempts);

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { reportProbe } from "./_probe_report.ts";
+
 const target = Deno.args.find((a) => !a.startsWith("-")) ?? ".";
 const attempts: Record<string, () => Promise<unknown>> = {
   "write inside the granted directory": () =>
@@ -15,14 +17,4 @@ const attempts: Record<string, () => Promise<unknown>> = {
   "read an environment variable": () => Promise.resolve(Deno.env.get("HOME")),
   "run a program": () => new Deno.Command("true").output(),
 };
-const outcome: Record<string, string> = {};
-for (const [name, attempt] of Object.entries(attempts)) {
-  try {
-    await attempt();
-    outcome[name] = "allowed";
-  } catch (error) {
-    outcome[name] = error instanceof Error ? error.name : String(error);
-  }
-}
-// deno-lint-ignore no-console
-console.error(`PROBE ${JSON.stringify(outcome)}`);
+await reportProbe(attempts);
