@@ -33,9 +33,17 @@ console.error = (...args: unknown[]): void => {
 export async function openPostgresSession(
   settings: ConnectionSettings,
 ): Promise<SqlSession> {
-  if (settings.tls !== false && await refusesTls(settings)) {
+  const tls = settings.tls === false ? "not asked" : await askTls(settings);
+  if (tls === "refused") {
     throw new StoreError(
       `Cannot connect to ${settings.display}: the server does not support SSL, but sslmode asks for it (sslmode=disable only on a network you trust)`,
+    );
+  }
+  if (tls === "no answer") {
+    throw new StoreError(
+      `Cannot connect to ${settings.display}: ${
+        describeConnectError({ code: "CONNECT_TIMEOUT" }, settings)
+      }`,
     );
   }
   let lost = false;
@@ -132,12 +140,14 @@ export async function openPostgresSession(
 }
 
 /**
- * Whether the server answers "no" to an SSLRequest. postgres.js would go on
- * with a TLS handshake the server never answers, and report a timeout.
- * Anything else (no answer, a refused connection) is left to postgres.js to
- * report.
+ * How the server answers an SSLRequest: `refused` ("N"), `no answer` within
+ * the connect timeout, or `other` (yes, or a failure postgres.js then
+ * reports in its own words). postgres.js would go on with a TLS handshake
+ * the server never answers, and report a timeout.
  */
-async function refusesTls(settings: ConnectionSettings): Promise<boolean> {
+async function askTls(
+  settings: ConnectionSettings,
+): Promise<"refused" | "no answer" | "other"> {
   let conn: Deno.TcpConn | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let timedOut = false;
@@ -157,15 +167,16 @@ async function refusesTls(settings: ConnectionSettings): Promise<boolean> {
       if (timedOut) c.close();
     }, () => {});
     conn = await Promise.race([connecting, timeout]);
-    if (!conn) return false;
+    if (!conn) return "no answer";
     // Length 8, then the SSLRequest code 80877103.
     await conn.write(new Uint8Array([0, 0, 0, 8, 4, 210, 22, 47]));
     const answer = new Uint8Array(1);
     const read = await Promise.race([conn.read(answer), timeout]);
-    return read === 1 && answer[0] === 0x4e; // "N"
+    if (read === undefined) return "no answer";
+    return read === 1 && answer[0] === 0x4e ? "refused" : "other"; // "N"
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) throw error;
-    return false;
+    return "other";
   } finally {
     clearTimeout(timer);
     try {

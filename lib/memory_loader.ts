@@ -12,7 +12,7 @@
  */
 
 import { formatTableName, type TableName } from "./config.ts";
-import { StoreError } from "./errors.ts";
+import { errorMessage, quote, StoreError } from "./errors.ts";
 import { inspectTable, type MemoryTable } from "./memory_store.ts";
 import {
   type BackupMetadata,
@@ -215,6 +215,8 @@ export function memoryLoader(
     : `on conflict (id) do update set ${setVector}payload = excluded.payload where ${changed}
        returning case when xmax = 0 then 'inserted' else 'updated' end`;
   let params: (string | null)[] = [];
+  /** Records added so far, and how many of them wait in `params`. */
+  let added = 0;
   let rows = 0;
   let chars = 0;
   const flush = async () => {
@@ -233,13 +235,19 @@ export function memoryLoader(
     try {
       result = await session.query(sql, params);
     } catch (error) {
+      // The batch is refused whole: name its records, so the user can find
+      // the one the server objects to.
+      const first = added - rows + 1;
+      const which = rows === 1
+        ? `memory ${first}, id ${quote(params[0]!, 40)}`
+        : `memories ${first}–${added}, ids ${quote(params[0]!, 40)} to ${
+          quote(params[3 * (rows - 1)]!, 40)
+        }`;
       throw new StoreError(
         `Cannot restore into "${plan.schema}.${plan.table}": ${
-          (error as Error).message
-        }`,
-        {
-          cause: error,
-        },
+          errorMessage(error)
+        } (in ${which})`,
+        { cause: error },
       );
     }
     const inserted = result.filter((r) => r[0] === "inserted").length;
@@ -259,6 +267,7 @@ export function memoryLoader(
         : embedding;
       const payload = payloadFromRecord(record);
       params.push(id, vector, payload);
+      added++;
       rows++;
       chars += (vector?.length ?? 0) + (payload?.length ?? 0);
       if (rows >= BATCH_ROWS || chars >= BATCH_CHARS) await flush();

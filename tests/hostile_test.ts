@@ -1268,7 +1268,7 @@ Deno.test("hostile backups: verify and restore --dry-run reject them in one line
               expectRestoreRefusal(
                 outcome,
                 name!,
-                /^Cannot restore into "public\.fz": /,
+                /^Cannot restore into "public\.fz": .* \(in memories 1–6, ids "[0-9a-f-]{36}" to "[0-9a-f-]{36}"\)$/,
               );
             }
           },

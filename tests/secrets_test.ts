@@ -440,6 +440,12 @@ Deno.test("no command prints or writes the database password, the GitHub token o
             /within 1 s/,
           ],
           [
+            "no answer to TLS (connect_timeout=1)",
+            `postgres://me:${PASSWORD}@localhost:${silent.port}/db?sslmode=require&connect_timeout=1`,
+            {},
+            /: no answer within 1 s/,
+          ],
+          [
             "wrong password",
             `postgres://me:${PASSWORD}@127.0.0.1:${fakePg.port}/db?sslmode=disable`,
             {},
