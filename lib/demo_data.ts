@@ -36,7 +36,14 @@ export interface DemoSize {
 /** The two users of the demo store. */
 export const DEMO_USERS = ["alice", "bob"] as const;
 
-function random(seed: number): () => number {
+/**
+ * A small seeded pseudo-random generator (mulberry32): the same seed gives
+ * the same demo data, and the same fuzz case.
+ *
+ * @param seed Any 32-bit integer.
+ * @returns A function returning numbers in [0, 1).
+ */
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -115,7 +122,7 @@ function isoDate(rand: () => number, naive: boolean): string {
  * @returns The memories.
  */
 export function* demoMemories(size: DemoSize): Generator<DemoMemory> {
-  const rand = random(size.seed ?? 42);
+  const rand = seededRandom(size.seed ?? 42);
   for (let i = 0; i < size.memories; i++) {
     const id = uuid(rand);
     const parts: string[] = new Array(size.dims);
@@ -251,7 +258,7 @@ export function seedRelationshipStore(
   ids: readonly string[],
   size: DemoRelationshipSize,
 ): Record<string, number> {
-  const rand = random(size.seed ?? 7);
+  const rand = seededRandom(size.seed ?? 7);
   const db = new DatabaseSync(path);
   try {
     db.exec(`

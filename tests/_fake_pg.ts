@@ -15,7 +15,14 @@ export interface FakeServer {
   close(): Promise<void>;
 }
 
-async function readExactly(
+/**
+ * Reads exactly `n` bytes.
+ *
+ * @param conn The connection.
+ * @param n How many bytes.
+ * @returns The bytes, or `undefined` when the peer closed first.
+ */
+export async function readExactly(
   conn: Deno.Conn,
   n: number,
 ): Promise<Uint8Array | undefined> {

@@ -14,6 +14,8 @@
  * @module
  */
 
+import { readExactly } from "./_fake_pg.ts";
+
 /** How a fake server fails. */
 export type FaultMode =
   /** Accepts and never answers: a connect timeout. */
@@ -75,20 +77,6 @@ async function readMessage(conn: Deno.Conn): Promise<Uint8Array | undefined> {
   if (!head) return undefined;
   const length = new DataView(head.buffer).getInt32(0);
   return await readExactly(conn, length - 4);
-}
-
-async function readExactly(
-  conn: Deno.Conn,
-  n: number,
-): Promise<Uint8Array | undefined> {
-  const out = new Uint8Array(n);
-  let off = 0;
-  while (off < n) {
-    const r = await conn.read(out.subarray(off));
-    if (r === null) return undefined;
-    off += r;
-  }
-  return out;
 }
 
 function closeQuietly(conn: Deno.Conn): void {

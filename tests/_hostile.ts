@@ -10,6 +10,7 @@
 import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { writeChecksums } from "../lib/checksums.ts";
+import { seededRandom } from "../lib/demo_data.ts";
 import {
   CHECKSUMS_FILE,
   EXPORT_FILE,
@@ -20,22 +21,8 @@ import {
 /** A PRNG returning floats in [0, 1). */
 export type Rng = () => number;
 
-/**
- * A small seeded PRNG (mulberry32), so that a fuzz case can be replayed.
- *
- * @param seed Any 32-bit integer.
- * @returns The generator.
- */
-export function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG (mulberry32), so that a fuzz case can be replayed. */
+export const mulberry32: (seed: number) => Rng = seededRandom;
 
 /**
  * A whole number in [0, n).
