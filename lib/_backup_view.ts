@@ -10,6 +10,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { VerifyError } from "./errors.ts";
 import { fileChunks } from "./json_reader.ts";
+import { joinChunks } from "./_fs.ts";
 
 /** What a directory entry is. */
 export type EntryKind = "file" | "directory" | "symlink" | "other";
@@ -102,14 +103,8 @@ export function streamView(
         }
         parts.push(chunk);
       }
-      const bytes = new Uint8Array(size);
-      let at = 0;
-      for (const part of parts) {
-        bytes.set(part, at);
-        at += part.length;
-      }
       const db = new DatabaseSync(":memory:");
-      db.deserialize(bytes);
+      db.deserialize(joinChunks(parts));
       return db;
     },
   };

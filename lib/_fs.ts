@@ -34,6 +34,17 @@ export async function removeQuietly(path: string): Promise<void> {
 }
 
 /**
+ * The directory a path is in: `.` for a bare name, `/` at the root.
+ *
+ * @param path A file or directory path.
+ * @returns Its parent directory.
+ */
+export function parentDir(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash > 0 ? path.slice(0, slash) : slash === 0 ? "/" : ".";
+}
+
+/**
  * `mkdir -p`, returning the directories it made, deepest first, so that a
  * command that fails can leave the file system as it found it.
  *
@@ -42,11 +53,11 @@ export async function removeQuietly(path: string): Promise<void> {
  */
 export async function makeDirs(dir: string): Promise<string[]> {
   const missing: string[] = [];
-  for (let d = dir; d !== "/" && d !== "." && !(await exists(d));) {
-    missing.push(d);
-    const slash = d.lastIndexOf("/");
-    d = slash > 0 ? d.slice(0, slash) : slash === 0 ? "/" : ".";
-  }
+  for (
+    let d = dir;
+    d !== "/" && d !== "." && !(await exists(d));
+    d = parentDir(d)
+  ) missing.push(d);
   for (const d of [...missing].reverse()) await Deno.mkdir(d);
   return missing;
 }
@@ -103,4 +114,20 @@ export function describeFsError(error: unknown): string {
   }
   if (/read-only file system/i.test(message)) return "read-only file system";
   return message.replace(/\s+/g, " ");
+}
+
+/**
+ * The pieces of a file read in chunks, as one array.
+ *
+ * @param parts The chunks, in order.
+ * @returns Their bytes, joined.
+ */
+export function joinChunks(parts: Uint8Array[]): Uint8Array {
+  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    bytes.set(part, at);
+    at += part.length;
+  }
+  return bytes;
 }

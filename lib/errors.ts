@@ -81,17 +81,13 @@ export class VerifyError extends Error {
  *
  * @param error Anything thrown.
  * @returns The message with line breaks folded into spaces and other
- * control characters escaped (`\u001b`).
+ * control characters escaped (`\u001b`), as {@linkcode oneLine} does.
  */
 export function errorMessage(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   // Any other control character (an escape sequence from a file name or a
   // server's message, say) is shown escaped, never sent to the terminal.
-  return text.replace(/\s*[\r\n]+\s*/g, " ").trim().replace(
-    // deno-lint-ignore no-control-regex
-    /[\u0000-\u001f\u007f-\u009f]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
+  return oneLine(text.replace(/\s*[\r\n]+\s*/g, " ").trim(), Infinity);
 }
 
 /**
@@ -109,7 +105,8 @@ export function quote(value: string, max = 80): string {
 
 /**
  * Text that may hold values from a backup, made one line: line breaks and
- * other control characters escaped as in JSON, cut after `max` characters.
+ * other control characters (C0, DEL, C1, the Unicode line and paragraph
+ * separators) escaped as in JSON, cut after `max` characters.
  *
  * @param text The text.
  * @param max How many characters to keep.
@@ -119,7 +116,7 @@ export function oneLine(text: string, max = 300): string {
   const shown = text.length > max ? `${text.slice(0, max)}…` : text;
   return shown.replace(
     // deno-lint-ignore no-control-regex
-    /[\u0000-\u001f\u2028\u2029]/g,
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
     (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
 }

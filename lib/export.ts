@@ -38,7 +38,7 @@ import {
 } from "./snapshot.ts";
 import type { VerifyReport } from "./verify.ts";
 import { seal, verifySealed } from "./_seal.ts";
-import { describeFsError, removeQuietly } from "./_fs.ts";
+import { describeFsError, parentDir, removeQuietly } from "./_fs.ts";
 
 /** The formats `export` writes. */
 export const EXPORT_FORMATS: readonly ExportFormat[] = [
@@ -126,9 +126,8 @@ export async function exportMemories(
   const startedMs = performance.now();
   const started = (options.now ?? (() => new Date()))();
   await checkOutput(output);
-  const slash = output.lastIndexOf("/");
-  const parent = slash > 0 ? output.slice(0, slash) : slash === 0 ? "/" : ".";
-  const base = output.slice(slash + 1);
+  const parent = parentDir(output);
+  const base = output.slice(output.lastIndexOf("/") + 1);
   try {
     await Deno.mkdir(parent, { recursive: true });
   } catch (error) {

@@ -24,6 +24,7 @@ import {
   describeFsError,
   exists,
   makeDirs,
+  parentDir,
   removeMadeDirs,
   syncDir,
 } from "./_fs.ts";
@@ -136,8 +137,7 @@ function copyLoad(
   // One name per target: a restore killed between copy and rename leaves
   // this file behind, and the next restore replaces it.
   const temp = `${plan.target}.memkeep-restoring`;
-  const slash = plan.target.lastIndexOf("/");
-  const dir = slash > 0 ? plan.target.slice(0, slash) : slash === 0 ? "/" : ".";
+  const dir = parentDir(plan.target);
   /** Directories the restore made, deepest first, removed on rollback. */
   let made: string[] = [];
   let copying = false;

@@ -229,11 +229,10 @@ export function sqliteReason(error: unknown): string {
  * @returns The problem, or `undefined` when it is not tagged or is valid.
  */
 export function taggedValueProblem(value: unknown): string | undefined {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+  if (value === null || typeof value !== "object" || !isTagged(value)) {
     return undefined;
   }
   const tagged = value as Record<string, unknown>;
-  if (Object.keys(tagged).length !== 1) return undefined;
   if (typeof tagged.$blob === "string") {
     const b64 = tagged.$blob;
     return b64.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(b64)

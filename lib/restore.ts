@@ -42,7 +42,13 @@ import { openBackupSource } from "./restore_source.ts";
 import { verifyBackup } from "./verify.ts";
 import { decryptBackup, ENCRYPTION_FILE, type Keys } from "./encryption.ts";
 import { errorMessage, quote } from "./errors.ts";
-import { exists, makeDirs, removeMadeDirs, removeQuietly } from "./_fs.ts";
+import {
+  exists,
+  makeDirs,
+  parentDir,
+  removeMadeDirs,
+  removeQuietly,
+} from "./_fs.ts";
 import { recordFields } from "./_json_scan.ts";
 import type { SqlSession } from "./_sql.ts";
 
@@ -134,12 +140,9 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   const progress = options.onProgress ?? (() => {});
   const scratch = options.scratchDir ?? `./data/.restore-${Deno.pid}`;
   // The scratch directory's parents are removed again if this made them.
-  const slash = scratch.lastIndexOf("/");
   // (A failure here is reported by whatever needs the directory: a backup
   // directory that is not encrypted needs none.)
-  const made = slash > 0
-    ? await makeDirs(scratch.slice(0, slash)).catch(() => [])
-    : [];
+  const made = await makeDirs(parentDir(scratch)).catch(() => []);
   let source: Awaited<ReturnType<typeof openBackupSource>>;
   try {
     source = await openBackupSource(options.source, scratch);

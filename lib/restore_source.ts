@@ -24,7 +24,7 @@ import { CHECKSUMS_FILE, METADATA_FILE, SUMS_FILE } from "./format.ts";
 import { ENCRYPTION_FILE } from "./encryption.ts";
 import { ChecksumsSchema, firstIssue } from "./records.ts";
 import { quote } from "./errors.ts";
-import { describeFsError, removeQuietly } from "./_fs.ts";
+import { describeFsError, joinChunks, removeQuietly } from "./_fs.ts";
 
 configure({ useWebWorkers: false });
 
@@ -330,18 +330,10 @@ async function readSmall(entry: FileEntry, path: string): Promise<string> {
     );
   }
   const chunks: Uint8Array[] = [];
-  let size = 0;
   await readEntry(entry, path, MAX_SIDE_FILE, (chunk) => {
     chunks.push(chunk);
-    size += chunk.length;
   });
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
-  return new TextDecoder().decode(all);
+  return new TextDecoder().decode(joinChunks(chunks));
 }
 
 async function readEntry(

@@ -13,6 +13,7 @@ import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { hashChunks, sha256Text, sumsText } from "./checksums.ts";
 import { errorMessage, oneLine, quote, VerifyError } from "./errors.ts";
+import { joinChunks } from "./_fs.ts";
 import {
   CHECKSUMS_FILE,
   EXPORT_FILE,
@@ -190,16 +191,9 @@ async function verifyView(
   }
 
   // 2. Checksums (export.json is hashed during the record pass below).
-  const checksumsResult = await readJsonFile(view, CHECKSUMS_FILE);
-  let checksums: Checksums | undefined;
-  if (checksumsResult.ok) {
-    const parsed = ChecksumsSchema.safeParse(checksumsResult.value);
-    if (parsed.success) checksums = parsed.data;
-    else {checksumsResult.problem = {
-        file: CHECKSUMS_FILE,
-        reason: firstIssue(parsed.error),
-      };}
-  }
+  const { checksums, problem: checksumsProblem } = await readChecksums(
+    view,
+  );
   const hashes = new Map<string, { sha256: string; bytes: number }>();
   for (const [name, kind] of entries) {
     if (kind !== "file" || name === EXPORT_FILE || name === CHECKSUMS_FILE) {
@@ -252,7 +246,7 @@ async function verifyView(
   checks.splice(
     1,
     0,
-    checkChecksums(checksums, checksumsResult.problem, hashes, entries),
+    checkChecksums(checksums, checksumsProblem, hashes, entries),
   );
 
   // 5. Snapshot.
@@ -325,16 +319,10 @@ async function readJsonFile(
       }
       parts.push(chunk);
     }
-    const bytes = new Uint8Array(size);
-    let at = 0;
-    for (const part of parts) {
-      bytes.set(part, at);
-      at += part.length;
-    }
     return {
       ok: true,
       value: JSON.parse(
-        new TextDecoder("utf-8", { fatal: true }).decode(bytes),
+        new TextDecoder("utf-8", { fatal: true }).decode(joinChunks(parts)),
       ),
     };
   } catch (error) {
@@ -343,6 +331,18 @@ async function readJsonFile(
       problem: { file: name, reason: `not valid JSON: ${errorMessage(error)}` },
     };
   }
+}
+
+/** `checksums.json`, read and checked against its schema; or the problem. */
+async function readChecksums(
+  view: BackupView,
+): Promise<{ checksums?: Checksums; problem?: VerifyProblem }> {
+  const result = await readJsonFile(view, CHECKSUMS_FILE);
+  if (!result.ok) return { problem: result.problem! };
+  const parsed = ChecksumsSchema.safeParse(result.value);
+  return parsed.success
+    ? { checksums: parsed.data }
+    : { problem: { file: CHECKSUMS_FILE, reason: firstIssue(parsed.error) } };
 }
 
 function checkChecksums(
@@ -930,16 +930,9 @@ async function verifyEncrypted(
         },
     );
   }
-  const checksumsResult = await readJsonFile(plain, CHECKSUMS_FILE);
-  let checksums: Checksums | undefined;
-  if (checksumsResult.ok) {
-    const parsed = ChecksumsSchema.safeParse(checksumsResult.value);
-    if (parsed.success) checksums = parsed.data;
-    else {checksumsResult.problem = {
-        file: CHECKSUMS_FILE,
-        reason: firstIssue(parsed.error),
-      };}
-  }
+  const { checksums, problem: checksumsProblem } = await readChecksums(
+    plain,
+  );
   const hashes = new Map<string, { sha256: string; bytes: number }>();
   for (const [name, kind] of plain.entries) {
     if (kind === "file" && name !== CHECKSUMS_FILE) {
@@ -948,7 +941,7 @@ async function verifyEncrypted(
   }
   const ciphertext = checkChecksums(
     checksums,
-    checksumsResult.problem,
+    checksumsProblem,
     hashes,
     plain.entries,
   );

@@ -15,6 +15,7 @@
 
 import denoJson from "../deno.json" with { type: "json" };
 import { certificateGrant, netGrant } from "../lib/connection.ts";
+import { parentDir } from "../lib/_fs.ts";
 import * as log from "../lib/log.ts";
 
 interface PermissionSet {
@@ -103,12 +104,8 @@ export function grantsFor(
       ? [true, need.slice(4)]
       : [false, need];
     const value = env(name)?.trim();
-    // A comma would split the flag's list; such a path is left to the
-    // command, which then names the grant it misses.
-    if (!value || /[\s,]/.test(value)) return undefined;
-    return dirOnly
-      ? (value.includes("/") ? value.replace(/\/[^/]*$/, "") || "/" : ".")
-      : value;
+    if (!value || !grantable(value)) return undefined;
+    return dirOnly ? parentDir(value) : value;
   };
   for (const kind of ["read", "write"] as const) {
     const base = set[kind];
@@ -117,17 +114,25 @@ export function grantsFor(
     const paths = needs[kind].map(pathOf);
     // The CA certificate `sslrootcert` names, read when connecting.
     if (kind === "read" && needs.net === "database" && url) {
-      const ca = certificateGrant(url);
-      if (ca !== undefined && !/[\s,]/.test(ca)) paths.push(ca);
+      paths.push(certificateGrant(url));
     }
     for (const path of paths) {
-      if (path !== undefined && !covered(list, path)) list.push(path);
+      if (path === undefined || !grantable(path)) continue;
+      if (!covered(list, path)) list.push(path);
     }
     if (list.length !== base.length) {
       flags.push(`--allow-${kind}=${list.join(",")}`);
     }
   }
   return flags;
+}
+
+/**
+ * Whether a path can go into a flag's list: a comma would split it, so such
+ * a path is left to the command, which then names the grant it misses.
+ */
+function grantable(path: string): boolean {
+  return !/[\s,]/.test(path);
 }
 
 function covered(list: string[], path: string): boolean {
