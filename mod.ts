@@ -33,6 +33,7 @@ export {
   type Config,
   type ConfigFlags,
   DEFAULT_BACKUP_DIR,
+  DEFAULT_EXPORT_DIR,
   DEFAULT_PGLITE_DIR,
   DEFAULT_RELATIONSHIPS_DB,
   DEFAULT_TABLE,
@@ -111,7 +112,6 @@ export {
   SourceError,
 } from "./lib/restore_source.ts";
 export {
-  DEFAULT_EXPORT_DIR,
   EXPORT_FORMATS,
   exportMemories,
   type ExportOptions,

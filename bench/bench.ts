@@ -21,7 +21,7 @@
  */
 
 import { parseArgs } from "node:util";
-import denoJson from "../deno.json" with { type: "json" };
+import { childArgs } from "../lib/cli/launcher.ts";
 import { PGlite } from "@electric-sql/pglite";
 import { vector } from "@electric-sql/pglite-pgvector";
 import { seedMemoryTable, seedRelationshipStore } from "../lib/demo_data.ts";
@@ -30,11 +30,6 @@ import * as log from "../lib/log.ts";
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const BENCH = `${ROOT}/.bench`;
 const DENO = Deno.execPath();
-const ENV_ALLOW =
-  "--allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,PGPASSWORD,AGE_IDENTITY_FILE,AGE_PASSPHRASE";
-const ENV_IGNORE = "--ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS";
-/** The memory settings the tasks run memkeep with (one place: deno.json). */
-const V8_FLAGS = /--v8-flags=\S+/.exec(denoJson.tasks.backup.command)?.[0];
 
 interface Row {
   work: string;
@@ -109,7 +104,9 @@ async function ensureStore(
   }
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.mkdir(dir, { recursive: true });
-  log.progress(`building a store of ${memories} memories × ${dims} dims`);
+  log.progress({
+    what: `building a store of ${memories} memories × ${dims} dims`,
+  });
   const db = await PGlite.create({
     dataDir: `${dir}/pglite`,
     extensions: { vector },
@@ -118,7 +115,7 @@ async function ensureStore(
     db,
     "memories",
     { memories, dims },
-    (n) => log.progress(`building: ${n} / ${memories}`),
+    (n) => log.progress({ what: "building", done: n, total: memories }),
   );
   const ids =
     (await db.query<{ id: string }>(`select id::text from memories limit 5000`))
@@ -174,25 +171,18 @@ async function startServer(dataDir: string): Promise<Server> {
   };
 }
 
+/**
+ * The command line `deno task COMMAND ARGS` runs with these settings: the
+ * script with exactly the launcher's grants and memory flags.
+ */
 function memkeep(
-  script: string,
-  port: number | undefined,
-  read: string[],
-  write: string[],
+  command: string,
   args: string[],
+  env: Record<string, string>,
 ): string[] {
   return [
     DENO,
-    "run",
-    "-q",
-    ...(V8_FLAGS ? [V8_FLAGS] : []),
-    `--allow-read=${[`${ROOT}/node_modules`, ...read].join(",")}`,
-    ...(write.length > 0 ? [`--allow-write=${write.join(",")}`] : []),
-    ...(port === undefined ? [] : [`--allow-net=127.0.0.1:${port}`]),
-    ENV_ALLOW,
-    ENV_IGNORE,
-    `${ROOT}/scripts/${script}.ts`,
-    ...args,
+    ...childArgs(command, args, (name) => env[name], { cwd: ROOT }),
   ];
 }
 
@@ -249,7 +239,7 @@ export async function main(argv: string[]): Promise<number> {
         ? null
         : (ratio === null || ratio <= reference!.target) && m.peakMb <= 200,
     });
-    log.progress(`${work}: ${m.seconds.toFixed(1)} s`);
+    log.progress({ what: `${work}: ${m.seconds.toFixed(1)} s` });
   };
 
   const server = await startServer(`${store}/pglite`);
@@ -276,12 +266,12 @@ export async function main(argv: string[]): Promise<number> {
     });
 
     const noVerify = await timed(
-      memkeep("backup", server.port, [store, out], [out], [
+      memkeep("backup", [
         "--no-verify",
         "--json",
         "--output",
         `${out}/b1`,
-      ]),
+      ], env),
       env,
     );
     backupDir = JSON.parse(noVerify.stdout).path;
@@ -289,17 +279,13 @@ export async function main(argv: string[]): Promise<number> {
 
     add(
       "verify",
-      await timed(memkeep("verify", undefined, [backupDir], [], [backupDir])),
+      await timed(memkeep("verify", [backupDir], {})),
       null,
       ref(1.0),
     );
 
     const full = await timed(
-      memkeep("backup", server.port, [store, out], [out], [
-        "--json",
-        "--output",
-        `${out}/b2`,
-      ]),
+      memkeep("backup", ["--json", "--output", `${out}/b2`], env),
       env,
     );
     add("backup", full, JSON.parse(full.stdout).path, ref(2.2));
@@ -309,12 +295,7 @@ export async function main(argv: string[]): Promise<number> {
       add(
         `export --format ${format}`,
         await timed(
-          memkeep("export", server.port, [store, out], [out], [
-            "--format",
-            format,
-            "--output",
-            dest,
-          ]),
+          memkeep("export", ["--format", format, "--output", dest], env),
           env,
         ),
         dest,
@@ -349,31 +330,33 @@ export async function main(argv: string[]): Promise<number> {
     seconds: ingest.seconds,
     target,
   });
-  for (const dryRun of [true, false]) {
-    const target = await startServer(
-      `${out}/restore-${dryRun ? "dry" : "real"}/pglite`,
-    );
+  const restores = [
+    { name: "restore --dry-run (empty store)", dir: "dry", flag: "--dry-run" },
+    // The design card's form: all permissions, no memory flags; its memory
+    // is bounded by streaming alone.
+    {
+      name: "restore --dry-run, as deno run -A scripts/restore.ts",
+      dir: "dry-all",
+      flag: "--dry-run",
+      all: true,
+    },
+    { name: "restore (empty store)", dir: "real", flag: "--force" },
+  ];
+  for (const r of restores) {
+    const target = await startServer(`${out}/restore-${r.dir}/pglite`);
     try {
+      const settings = {
+        DATABASE_URL: target.url,
+        RELATIONSHIPS_DB: `${out}/restore-${r.dir}/relationships.db`,
+      };
+      const args = ["--source", backupDir!, r.flag, "--json"];
       const m = await timed(
-        memkeep("restore", target.port, ["/"], [`${out}`], [
-          "--source",
-          backupDir!,
-          dryRun ? "--dry-run" : "--force",
-          "--json",
-        ]),
-        {
-          DATABASE_URL: target.url,
-          RELATIONSHIPS_DB: `${out}/restore-${
-            dryRun ? "dry" : "real"
-          }/relationships.db`,
-        },
+        r.all
+          ? [DENO, "run", "-q", "-A", `${ROOT}/scripts/restore.ts`, ...args]
+          : memkeep("restore", args, settings),
+        settings,
       );
-      add(
-        dryRun ? "restore --dry-run (empty store)" : "restore (empty store)",
-        m,
-        null,
-        restoreRef(1.5),
-      );
+      add(r.name, m, null, restoreRef(1.5));
     } finally {
       await target.stop();
     }
@@ -393,12 +376,15 @@ export async function main(argv: string[]): Promise<number> {
     const s = await startServer(`${dir}/pglite`);
     try {
       const m = await timed(
-        memkeep("backup", s.port, [dir, out], [out], [
+        memkeep("backup", [
           "--no-verify",
           "--json",
           "--output",
           `${out}/scale-${scale}`,
-        ]),
+        ], {
+          DATABASE_URL: s.url,
+          RELATIONSHIPS_DB: `${dir}/relationships.db`,
+        }),
         { DATABASE_URL: s.url, RELATIONSHIPS_DB: `${dir}/relationships.db` },
       );
       const path = JSON.parse(m.stdout).path;

@@ -9,6 +9,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { errorMessage, UsageError } from "./errors.ts";
 import * as log from "./log.ts";
+import { stopOnInterrupt } from "./_interrupt.ts";
 import type { VerifyReport } from "./verify.ts";
 
 /** Exit code for success. */
@@ -20,13 +21,24 @@ export const EXIT_USAGE = 2;
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
+/** One parsed argument: a flag (with where its value is) or a positional. */
+export type FlagToken =
+  | {
+    readonly kind: "option";
+    readonly name: string;
+    readonly index: number;
+    readonly inlineValue: boolean | undefined;
+  }
+  | { readonly kind: "positional"; readonly index: number }
+  | { readonly kind: "option-terminator"; readonly index: number };
+
 /**
  * Parses command-line flags strictly.
  *
  * @param args The arguments.
  * @param options The flags, as for `node:util` `parseArgs`.
  * @param positionals How many positional arguments are allowed.
- * @returns The parsed values and positionals.
+ * @returns The parsed values, the positionals, and where each argument is.
  * @throws {UsageError} Naming the unknown flag or missing value.
  */
 export function parseFlags<T extends Options>(
@@ -38,10 +50,17 @@ export function parseFlags<T extends Options>(
     typeof parseArgs<{ options: T; allowPositionals: true }>
   >["values"];
   positionals: string[];
+  tokens: FlagToken[];
 } {
   let parsed;
   try {
-    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args,
+      options,
+      allowPositionals: true,
+      strict: true,
+      tokens: true,
+    });
   } catch (error) {
     const message = errorMessage(error);
     const flag = /'(-[^']+)'/.exec(message)?.[1] ?? "arguments";
@@ -54,7 +73,11 @@ export function parseFlags<T extends Options>(
     const extra = parsed.positionals[positionals]!;
     throw new UsageError(extra, `Unexpected argument "${extra}"`);
   }
-  return { values: parsed.values, positionals: parsed.positionals };
+  return {
+    values: parsed.values,
+    positionals: parsed.positionals,
+    tokens: parsed.tokens,
+  };
 }
 
 /**
@@ -84,6 +107,34 @@ export function integerFlag(
 }
 
 /**
+ * Refuses a path given for a directory that is something else.
+ *
+ * @param path The path; one that does not exist yet is fine.
+ * @param setting The flag or variable that gave it, named in the error.
+ * @returns The path.
+ * @throws {UsageError} When the path is a file.
+ */
+export function directoryArgument(path: string, setting: string): string {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch (error) {
+    if (
+      error instanceof Deno.errors.NotFound ||
+      error instanceof Deno.errors.NotADirectory
+    ) return path;
+    throw error;
+  }
+  if (!info.isDirectory) {
+    throw new UsageError(
+      setting,
+      `Invalid ${setting} "${path}": it is a file, not a directory`,
+    );
+  }
+  return path;
+}
+
+/**
  * Runs a script body and turns whatever it throws into a one-line message
  * and an exit code; never a stack trace for an expected failure.
  *
@@ -95,6 +146,16 @@ export async function run(
   body: () => Promise<number>,
   options: { json?: () => boolean } = {},
 ): Promise<number> {
+  stopOnInterrupt((signal) => {
+    log.error(
+      `Interrupted (${signal}): stopped before finishing; nothing half-done is left behind`,
+    );
+    if (options.json?.()) {
+      log.info(JSON.stringify({ ok: false, error: `interrupted (${signal})` }));
+    }
+    // The only exit outside `main`: the work cannot be unwound from here.
+    Deno.exit(signal === "SIGINT" ? 130 : 143);
+  });
   try {
     return await body();
   } catch (error) {

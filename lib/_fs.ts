@@ -46,7 +46,9 @@ export function parentDir(path: string): string {
 
 /**
  * `mkdir -p`, returning the directories it made, deepest first, so that a
- * command that fails can leave the file system as it found it.
+ * command that fails can leave the file system as it found it. A parent the
+ * process may not look at (outside its grant) is taken to exist: creating
+ * the directory then says whether it does.
  *
  * @param dir The directory.
  * @returns The directories made (none when `dir` exists).
@@ -55,11 +57,20 @@ export async function makeDirs(dir: string): Promise<string[]> {
   const missing: string[] = [];
   for (
     let d = dir;
-    d !== "/" && d !== "." && !(await exists(d));
+    d !== "/" && d !== "." && !(await existsOrHidden(d));
     d = parentDir(d)
   ) missing.push(d);
-  for (const d of [...missing].reverse()) await Deno.mkdir(d);
+  if (missing.length > 0) await Deno.mkdir(dir, { recursive: true });
   return missing;
+}
+
+async function existsOrHidden(path: string): Promise<boolean> {
+  try {
+    return await exists(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) return true;
+    throw error;
+  }
 }
 
 /**

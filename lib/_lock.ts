@@ -9,6 +9,7 @@
  */
 
 import { BackupError } from "./errors.ts";
+import { onInterrupt } from "./_interrupt.ts";
 
 /** The lock file, in the backup directory. */
 export const LOCK_FILE = ".memkeep.lock";
@@ -36,23 +37,37 @@ export async function acquireLock(
   options: { waitMs?: number | undefined } = {},
 ): Promise<Lock> {
   const path = `${dir}/${LOCK_FILE}`;
-  const file = await Deno.open(path, { read: true, write: true, create: true });
   const deadline = performance.now() + (options.waitMs ?? 60_000);
-  try {
-    while (!(await file.tryLock(true))) {
-      if (performance.now() > deadline) {
-        throw new BackupError(
-          dir,
-          `Cannot ${what}: another memkeep process is working in "${dir}" (${
-            holder(await readHolder(path))
-          }); try again when it has finished`,
-        );
+  let file: Deno.FsFile | undefined;
+  while (file === undefined) {
+    const candidate = await Deno.open(path, {
+      read: true,
+      write: true,
+      create: true,
+    });
+    try {
+      while (!(await candidate.tryLock(true))) {
+        if (performance.now() > deadline) {
+          throw new BackupError(
+            dir,
+            `Cannot ${what}: another memkeep process is working in "${dir}" (${
+              holder(await readHolder(path))
+            }); try again when it has finished`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 200));
       }
-      await new Promise((r) => setTimeout(r, 200));
+      // The holder may have removed the directory with the lock in it
+      // while this process waited: then this lock guards nothing.
+      if (await sameFile(candidate, path)) file = candidate;
+      else {
+        candidate.close();
+        await Deno.mkdir(dir, { recursive: true });
+      }
+    } catch (error) {
+      candidate.close();
+      throw error;
     }
-  } catch (error) {
-    file.close();
-    throw error;
   }
   const previous = await readHolder(path);
   await file.truncate(0);
@@ -63,11 +78,14 @@ export async function acquireLock(
         "\n",
     ),
   );
+  // Ctrl-C: the next process finds the lock free, not left by a dead holder.
+  const onStop = onInterrupt(() => file.truncateSync(0));
   return {
     stale: previous
       ? `process ${previous.pid} (${previous.what} since ${previous.since})`
       : undefined,
     release() {
+      onStop[Symbol.dispose]();
       try {
         file.truncateSync(0);
         file.unlockSync();
@@ -76,6 +94,15 @@ export async function acquireLock(
       }
     },
   };
+}
+
+async function sameFile(file: Deno.FsFile, path: string): Promise<boolean> {
+  const [held, named] = [
+    await file.stat(),
+    await Deno.stat(path).catch(() => undefined),
+  ];
+  return named !== undefined && held.ino === named.ino &&
+    held.dev === named.dev;
 }
 
 async function readHolder(

@@ -15,6 +15,7 @@
  * @module
  */
 
+import type { OnProgress } from "./progress.ts";
 import type { Config } from "./config.ts";
 import { type FileDigest, hashFile } from "./checksums.ts";
 import { BackupError, errorMessage, StoreError } from "./errors.ts";
@@ -34,6 +35,7 @@ import type { VerifyReport } from "./verify.ts";
 import { seal, verifySealed } from "./_seal.ts";
 import { followFile, Growth } from "./_follow.ts";
 import { checkExport } from "./verify.ts";
+import { onInterrupt, removeOnInterrupt } from "./_interrupt.ts";
 import { acquireLock } from "./_lock.ts";
 import { describeFsError, exists, removeQuietly, syncDir } from "./_fs.ts";
 
@@ -48,7 +50,7 @@ export interface BackupOptions {
   /** The clock, for tests. */
   readonly now?: () => Date;
   /** Progress messages for a terminal. */
-  readonly onProgress?: ((message: string) => void) | undefined;
+  readonly onProgress?: OnProgress | undefined;
   /** How long to wait for another backup or prune in the same directory (default 60 s). */
   readonly lockWaitMs?: number | undefined;
   /** Warnings, e.g. no relationship store. */
@@ -84,6 +86,13 @@ export async function backup(options: BackupOptions): Promise<BackupResult> {
   const now = options.now ?? (() => new Date());
   const started = now();
   const dir = config.backupDir;
+  using _ = onInterrupt(() =>
+    Deno.writeTextFileSync(
+      `${dir}/${LOG_FILE}`,
+      logLine(started, "FAILED", "-", { error: "interrupted" }),
+      { append: true },
+    )
+  );
   try {
     const result = await runBackup(options, now);
     await appendLog(
@@ -154,7 +163,7 @@ async function runLocked(
     options.onWarning,
   );
 
-  progress("connecting");
+  progress({ what: "connecting" });
   const store = await openMemoryStore(config.store);
   let started: Date;
   try {
@@ -167,6 +176,7 @@ async function runLocked(
   const finalPath = `${dir}/${name}`;
   const temp = `${dir}/${TEMP_PREFIX}${name}-${Deno.pid}`;
   let tempMade = false;
+  using _ = removeOnInterrupt(temp);
   try {
     try {
       await Deno.mkdir(temp);
@@ -244,7 +254,7 @@ async function runLocked(
     );
     let verification: VerifyReport | undefined;
     if (verify) {
-      progress("verifying");
+      progress({ what: "verifying" });
       verification = await verifySealed(temp, "Backup", written.exportChecked);
     }
     if (await exists(finalPath)) {
@@ -290,6 +300,20 @@ async function freeMoment(dir: string, now: () => Date): Promise<Date> {
   }
 }
 
+function logLine(
+  started: Date,
+  status: string,
+  name: string,
+  fields: Record<string, string | number>,
+): string {
+  const details = Object.entries(fields).map(([k, v]) =>
+    `${k}=${typeof v === "string" ? JSON.stringify(v) : v}`
+  );
+  return redact(
+    `${started.toISOString()} ${status} ${name} ${details.join(" ")}`,
+  ) + "\n";
+}
+
 async function appendLog(
   dir: string,
   started: Date,
@@ -297,14 +321,12 @@ async function appendLog(
   name: string,
   fields: Record<string, string | number>,
 ): Promise<void> {
-  const details = Object.entries(fields).map(([k, v]) =>
-    `${k}=${typeof v === "string" ? JSON.stringify(v) : v}`
-  );
-  const line =
-    redact(`${started.toISOString()} ${status} ${name} ${details.join(" ")}`) +
-    "\n";
   try {
-    await Deno.writeTextFile(`${dir}/${LOG_FILE}`, line, { append: true });
+    await Deno.writeTextFile(
+      `${dir}/${LOG_FILE}`,
+      logLine(started, status, name, fields),
+      { append: true },
+    );
   } catch {
     // The log is a convenience: a directory we cannot write to has already
     // been reported by the backup itself.

@@ -24,6 +24,12 @@ export const DEFAULT_PGLITE_DIR = "./data/pglite";
 export const DEFAULT_RELATIONSHIPS_DB = "./data/relationships.db";
 /** Where backups go unless told otherwise. */
 export const DEFAULT_BACKUP_DIR = "./backups";
+/** Where exports go unless told otherwise. */
+export const DEFAULT_EXPORT_DIR = "./exports/memory";
+/** Where fetch-artifact writes unless told otherwise. */
+export const DEFAULT_DOWNLOADS_DIR = "./downloads";
+/** Where publish writes the encrypted artifact. */
+export const ARTIFACTS_DIR = "./artifacts";
 /** The mem0 table name unless told otherwise. */
 export const DEFAULT_TABLE = "memories";
 
@@ -138,6 +144,67 @@ function check<T>(schema: z.ZodType<T>, value: unknown, setting: string): T {
   throw new UsageError(setting, `Invalid ${setting}${shown}: ${reason}`);
 }
 
+function setting(
+  env: (name: string) => string | undefined,
+  name: string,
+): string | undefined {
+  const value = env(name);
+  return value === undefined || value.trim() === "" ? undefined : value;
+}
+
+/**
+ * The backup directory: the flag, else `BACKUP_DIR`, else `./backups`,
+ * trimmed and checked. The launcher grants exactly this.
+ *
+ * @param dir The flag's value, if given.
+ * @param flag The flag's name, for messages (`--output`, `--dir`).
+ * @param env Reads an environment variable.
+ * @returns The directory.
+ * @throws {UsageError} Naming the flag or variable when it is not valid.
+ */
+export function resolveBackupDir(
+  dir: string | undefined,
+  flag: string,
+  env: (name: string) => string | undefined,
+): string {
+  return check(
+    pathSchema,
+    dir ?? setting(env, "BACKUP_DIR") ?? DEFAULT_BACKUP_DIR,
+    dir === undefined ? "BACKUP_DIR" : flag,
+  );
+}
+
+/**
+ * The relationship store: `RELATIONSHIPS_DB`, else the default.
+ *
+ * @param env Reads an environment variable.
+ * @returns The store's path, and whether it was configured.
+ * @throws {UsageError} Naming `RELATIONSHIPS_DB` when it is not valid.
+ */
+export function resolveRelationshipStore(
+  env: (name: string) => string | undefined,
+): RelationshipStoreTarget {
+  const value = setting(env, "RELATIONSHIPS_DB");
+  return {
+    path: value === undefined
+      ? DEFAULT_RELATIONSHIPS_DB
+      : check(pathSchema, value, "RELATIONSHIPS_DB"),
+    explicit: value !== undefined,
+  };
+}
+
+/**
+ * `DATABASE_URL` as given, or `undefined` for the embedded store.
+ *
+ * @param env Reads an environment variable.
+ * @returns The URL text (not yet parsed).
+ */
+export function databaseUrlOf(
+  env: (name: string) => string | undefined,
+): string | undefined {
+  return setting(env, "DATABASE_URL");
+}
+
 /**
  * Resolves the settings from flags, environment and defaults.
  *
@@ -150,11 +217,8 @@ export function resolveConfig(
   flags: ConfigFlags = {},
   env: (name: string) => string | undefined = (name) => Deno.env.get(name),
 ): Config {
-  const read = (name: string): string | undefined => {
-    const value = env(name);
-    return value === undefined || value.trim() === "" ? undefined : value;
-  };
-  const databaseUrl = read("DATABASE_URL");
+  const read = (name: string) => setting(env, name);
+  const databaseUrl = databaseUrlOf(env);
   const store: MemoryStoreTarget = databaseUrl === undefined
     ? { kind: "pglite", dataDir: DEFAULT_PGLITE_DIR }
     : {
@@ -173,14 +237,6 @@ export function resolveConfig(
     ),
   );
 
-  const relEnv = read("RELATIONSHIPS_DB");
-  const relationships = {
-    path: relEnv === undefined
-      ? DEFAULT_RELATIONSHIPS_DB
-      : check(pathSchema, relEnv, "RELATIONSHIPS_DB"),
-    explicit: relEnv !== undefined,
-  };
-
   const userValue = flags.user ?? read("MEMORY_USER_ID");
   const userId = userValue === undefined ? undefined : check(
     userSchema,
@@ -188,14 +244,15 @@ export function resolveConfig(
     flags.user === undefined ? "MEMORY_USER_ID" : "--user",
   );
 
-  const dirValue = flags.backupDir ?? read("BACKUP_DIR") ?? DEFAULT_BACKUP_DIR;
-  const backupDir = check(
-    pathSchema,
-    dirValue,
-    flags.backupDir === undefined
-      ? "BACKUP_DIR"
-      : flags.backupDirFlag ?? "--output",
-  );
-
-  return { store, table, relationships, userId, backupDir };
+  return {
+    store,
+    table,
+    relationships: resolveRelationshipStore(env),
+    userId,
+    backupDir: resolveBackupDir(
+      flags.backupDir,
+      flags.backupDirFlag ?? "--output",
+      env,
+    ),
+  };
 }

@@ -119,7 +119,9 @@ export function isLoopback(host: string): boolean {
  *
  * @param url A `postgres://` or `postgresql://` URL.
  * @param setting The setting it came from, named in errors.
- * @param options `fallbackPassword`: `PGPASSWORD`, used when the URL has none.
+ * @param options `fallbackPassword`: `PGPASSWORD`, used when the URL has none;
+ * `readCertificate: false` checks the URL without reading the CA file that
+ * `sslrootcert` names (the launcher, which reads no file).
  * @returns The connection settings.
  * @throws {UsageError} When the URL cannot be used; the message never holds
  * the password.
@@ -127,7 +129,10 @@ export function isLoopback(host: string): boolean {
 export function parseDatabaseUrl(
   url: string,
   setting = "DATABASE_URL",
-  options: { fallbackPassword?: string | undefined } = {},
+  options: {
+    fallbackPassword?: string | undefined;
+    readCertificate?: boolean;
+  } = {},
 ): ConnectionSettings {
   let parsed: URL;
   try {
@@ -219,7 +224,10 @@ export function parseDatabaseUrl(
     // Every other case verifies the certificate: libpq's "require" does not,
     // which would let anyone on the path read the memories.
     tls = { rejectUnauthorized: true, servername: host };
-    if (rootCert !== undefined && rootCert !== "system") {
+    if (
+      rootCert !== undefined && rootCert !== "system" &&
+      options.readCertificate !== false
+    ) {
       tls = { ...tls, ca: readCertificate(rootCert, setting) };
     }
   }

@@ -9,14 +9,16 @@
  * | `markdown` | `memories.md` |
  *
  * each with `metadata.json`, `checksums.json` and `SHA256SUMS`. The export is
- * written under a temporary name beside the output directory and moved into
- * place only when complete (and verified, with `verify: true`); a previous
- * export there is replaced, anything else is refused.
+ * written in a work directory beside the output (`.tmp-NAME`, locked, one
+ * exporter at a time) and moved into place only when complete (and
+ * verified, with `verify: true`); a previous export there is replaced,
+ * anything else is refused.
  *
  * @module
  */
 
-import type { Config } from "./config.ts";
+import type { OnProgress } from "./progress.ts";
+import { type Config, DEFAULT_EXPORT_DIR } from "./config.ts";
 import { type FileDigest, hashFile } from "./checksums.ts";
 import { writeCsv } from "./csv_format.ts";
 import { BackupError, StoreError, UsageError } from "./errors.ts";
@@ -24,6 +26,7 @@ import {
   BACKUP_NAME,
   backupName,
   EXPORT_FILE,
+  exportWorkDir,
   METADATA_FILE,
   SNAPSHOT_FILE,
 } from "./format.ts";
@@ -37,6 +40,8 @@ import {
   withStoreSnapshot,
 } from "./snapshot.ts";
 import type { VerifyReport } from "./verify.ts";
+import { onInterrupt } from "./_interrupt.ts";
+import { acquireLock } from "./_lock.ts";
 import { seal, verifySealed } from "./_seal.ts";
 import { describeFsError, parentDir, removeQuietly } from "./_fs.ts";
 
@@ -46,9 +51,6 @@ export const EXPORT_FORMATS: readonly ExportFormat[] = [
   "csv",
   "markdown",
 ];
-
-/** Where the export goes unless told otherwise. */
-export const DEFAULT_EXPORT_DIR = "./exports/memory";
 
 /** What to export, how and where. */
 export interface ExportOptions {
@@ -65,7 +67,7 @@ export interface ExportOptions {
   /** The clock, for tests. */
   readonly now?: () => Date;
   /** Progress messages. */
-  readonly onProgress?: ((message: string) => void) | undefined;
+  readonly onProgress?: OnProgress | undefined;
   /** Warnings. */
   readonly onWarning?: ((message: string) => void) | undefined;
 }
@@ -120,47 +122,78 @@ const WRITERS: Record<ExportFormat, Writer> = {
 export async function exportMemories(
   options: ExportOptions,
 ): Promise<ExportResult> {
-  const { config, format } = options;
   const output = (options.output ?? DEFAULT_EXPORT_DIR).replace(/\/+$/, "") ||
     "/";
   const startedMs = performance.now();
   const started = (options.now ?? (() => new Date()))();
   await checkOutput(output);
-  const parent = parentDir(output);
-  const base = output.slice(output.lastIndexOf("/") + 1);
+  const work = exportWorkDir(output);
+  const fresh = `${work}/new`;
+  const old = `${work}/old`;
   try {
-    await Deno.mkdir(parent, { recursive: true });
+    await Deno.mkdir(work, { recursive: true });
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) throw error;
     throw new BackupError(
-      parent,
-      `Cannot create "${parent}": ${describeFsError(error)}`,
+      output,
+      `Cannot write to "${parentDir(output)}": ${describeFsError(error)}`,
       { cause: error },
     );
   }
-  const temp = `${parent}/.tmp-${base}-${Deno.pid}`;
-  const old = `${parent}/.old-${base}-${Deno.pid}`;
+  const lock = await acquireLock(work, `export to "${output}"`);
+  using _ = onInterrupt(() => {
+    putBack(output, old);
+    Deno.removeSync(work, { recursive: true });
+  });
+  try {
+    return await exportLocked(options, output, fresh, old, started, startedMs);
+  } finally {
+    putBack(output, old);
+    lock.release();
+    await removeQuietly(work);
+  }
+}
+
+/**
+ * Puts the previous export back when its replacement did not arrive (a
+ * failure or Ctrl-C between the two renames).
+ */
+function putBack(output: string, old: string): void {
+  try {
+    Deno.lstatSync(output);
+  } catch {
+    try {
+      Deno.renameSync(old, output);
+    } catch {
+      // there was no previous export
+    }
+  }
+}
+
+async function exportLocked(
+  options: ExportOptions,
+  output: string,
+  fresh: string,
+  old: string,
+  started: Date,
+  startedMs: number,
+): Promise<ExportResult> {
+  const { config, format } = options;
+  // Left by an export that was killed: the half-written new one goes; an
+  // old one whose replacement never arrived goes back into place.
+  putBack(output, old);
+  await removeQuietly(fresh);
+  await removeQuietly(old);
   const relationshipSource = await relationshipSourceOf(
     config,
     options.onWarning,
   );
   const store = await openMemoryStore(config.store);
-  let tempMade = false;
   try {
-    try {
-      await Deno.mkdir(temp);
-      tempMade = true;
-    } catch (error) {
-      if (error instanceof Deno.errors.NotCapable) throw error;
-      throw new BackupError(
-        parent,
-        `Cannot write to "${parent}": ${describeFsError(error)}`,
-        { cause: error },
-      );
-    }
+    await Deno.mkdir(fresh);
     const copy = format === "json"
-      ? `${temp}/${SNAPSHOT_FILE}`
-      : `${temp}/.relationships-snapshot.db`;
+      ? `${fresh}/${SNAPSHOT_FILE}`
+      : `${fresh}/.relationships-snapshot.db`;
     const written = await withStoreSnapshot(
       store,
       relationshipSource,
@@ -176,19 +209,19 @@ export async function exportMemories(
       },
       async (snapshot) => ({
         header: snapshot.header,
-        ...(await WRITERS[format](temp, snapshot)),
+        ...(await WRITERS[format](fresh, snapshot)),
       }),
     )
       .finally(() => store.close());
     if (format !== "json") await removeQuietly(copy);
     const { metadata, checksums, bytes } = await seal(
-      temp,
+      fresh,
       written.header,
       written.files,
       startedMs,
     );
     const verification = options.verify
-      ? await verifySealed(temp, "Export")
+      ? await verifySealed(fresh, "Export")
       : undefined;
     let moved = false;
     try {
@@ -197,8 +230,7 @@ export async function exportMemories(
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
-    await Deno.rename(temp, output);
-    tempMade = false;
+    await Deno.rename(fresh, output);
     if (moved) await removeQuietly(old);
     return { path: output, metadata, checksums, bytes, verification };
   } catch (error) {
@@ -215,8 +247,6 @@ export async function exportMemories(
         cause: error,
       },
     );
-  } finally {
-    if (tempMade) await removeQuietly(temp);
   }
 }
 

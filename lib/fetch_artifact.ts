@@ -18,6 +18,7 @@ import {
 import { openBackupSource } from "./restore_source.ts";
 import { verifyBackup } from "./verify.ts";
 import { removeQuietly } from "./_fs.ts";
+import { removeOnInterrupt } from "./_interrupt.ts";
 
 /** A downloaded artifact. */
 export interface FetchedArtifact {
@@ -81,6 +82,8 @@ export async function fetchArtifact(
   await Deno.mkdir(out, { recursive: true });
   const partial = `${out}/${artifact.name}.zip.partial-${Deno.pid}`;
   const scratch = `${out}/.check-${artifact.name}-${Deno.pid}`;
+  using _partial = removeOnInterrupt(partial);
+  using _scratch = removeOnInterrupt(scratch);
   try {
     const { sha256, bytes } = await downloadArtifact(gh, artifact, partial);
     const expected = artifact.digest?.replace(/^sha256:/, "");

@@ -42,6 +42,44 @@ export const BACKUP_NAME =
 export const TEMP_PREFIX = ".tmp-";
 
 /**
+ * Where an export to `output` is prepared: a directory beside it that holds
+ * the lock, the new export until it is complete, and the old one while it is
+ * replaced. One fixed name per output, so that it can be granted exactly.
+ *
+ * @param output The export's directory.
+ * @returns The work directory.
+ */
+export function exportWorkDir(output: string): string {
+  const trimmed = output.replace(/\/+$/, "") || "/";
+  const slash = trimmed.lastIndexOf("/");
+  const parent = slash > 0 ? trimmed.slice(0, slash) : slash === 0 ? "" : ".";
+  return `${parent}/${TEMP_PREFIX}${trimmed.slice(slash + 1)}`;
+}
+
+/**
+ * The copy a restore writes a new relationship store to before renaming it
+ * into place.
+ *
+ * @param target The relationship store's path.
+ * @returns The copy's path, beside it.
+ */
+export function restoringCopy(target: string): string {
+  return `${target}.memkeep-restoring`;
+}
+
+/**
+ * Where a restore extracts a zip or decrypts a backup: beside the
+ * relationship store it restores, the one place a restore writes anyway.
+ * Each process uses its own subdirectory.
+ *
+ * @param target The relationship store's path.
+ * @returns The scratch root.
+ */
+export function restoreScratch(target: string): string {
+  return `${target}.memkeep-restore`;
+}
+
+/**
  * The backup name for a moment: `memory_YYYYMMDD_HHMMSS` in UTC.
  *
  * @param date The moment the backup starts.

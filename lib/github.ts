@@ -86,6 +86,20 @@ export function githubSettings(
       }: expected owner/name`,
     );
   }
+  return { apiUrl: githubApiUrl(env), repository, token };
+}
+
+/**
+ * The GitHub API's base URL: `GITHUB_API_URL` (GitHub Enterprise, or a test
+ * server), else `https://api.github.com`.
+ *
+ * @param env Reads an environment variable.
+ * @returns The URL, without a trailing slash.
+ * @throws {UsageError} When `GITHUB_API_URL` is not an http(s) URL.
+ */
+export function githubApiUrl(
+  env: (name: string) => string | undefined,
+): string {
   const apiUrl = (env("GITHUB_API_URL")?.trim() || "https://api.github.com")
     .replace(/\/+$/, "");
   try {
@@ -99,7 +113,7 @@ export function githubSettings(
       `Invalid GITHUB_API_URL "${apiUrl}": not an http(s) URL`,
     );
   }
-  return { apiUrl, repository, token };
+  return apiUrl;
 }
 
 /** How long to wait before retry `n` (1-based), in ms, unless the server says. */

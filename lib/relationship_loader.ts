@@ -12,6 +12,8 @@ import { DatabaseSync } from "node:sqlite";
 import type { RelationshipStoreTarget } from "./config.ts";
 import { oneLine, quote, StoreError } from "./errors.ts";
 import type { ConflictMode, RestoreCounts } from "./memory_loader.ts";
+import { restoringCopy } from "./format.ts";
+import { onInterrupt } from "./_interrupt.ts";
 import type { BackupMetadata, RawRecord } from "./records.ts";
 import {
   metadataColumnValue,
@@ -136,13 +138,15 @@ function copyLoad(
 ): RelationshipLoad {
   // One name per target: a restore killed between copy and rename leaves
   // this file behind, and the next restore replaces it.
-  const temp = `${plan.target}.memkeep-restoring`;
+  const temp = restoringCopy(plan.target);
   const dir = parentDir(plan.target);
   /** Directories the restore made, deepest first, removed on rollback. */
   let made: string[] = [];
   let copying = false;
   let prepared = false;
+  let onStop: Disposable | undefined;
   const undo = async () => {
+    onStop?.[Symbol.dispose]();
     if (copying) await Deno.remove(temp).catch(() => {});
     await removeMadeDirs(made);
     made = [];
@@ -159,6 +163,10 @@ function copyLoad(
         );
       }
       copying = true;
+      onStop = onInterrupt(() => {
+        Deno.removeSync(temp);
+        for (const d of made) Deno.removeSync(d);
+      });
       await Deno.copyFile(plan.snapshot, temp);
       using file = await Deno.open(temp, { read: true, write: true });
       await file.sync();
@@ -183,6 +191,7 @@ function copyLoad(
     async commit() {
       await prepare();
       await Deno.rename(temp, plan.target);
+      onStop?.[Symbol.dispose]();
       await syncDir(dir);
     },
     rollback: undo,

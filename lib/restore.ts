@@ -17,9 +17,10 @@
  * @module
  */
 
+import type { OnProgress } from "./progress.ts";
 import { type Config, type TableName } from "./config.ts";
 import { StoreError } from "./errors.ts";
-import { EXPORT_FILE } from "./format.ts";
+import { EXPORT_FILE, restoreScratch } from "./format.ts";
 import { fileChunks, readExport } from "./json_reader.ts";
 import {
   type ConflictMode,
@@ -49,6 +50,7 @@ import {
   removeMadeDirs,
   removeQuietly,
 } from "./_fs.ts";
+import { onInterrupt, uninterrupted } from "./_interrupt.ts";
 import { recordFields } from "./_json_scan.ts";
 import type { SqlSession } from "./_sql.ts";
 
@@ -68,7 +70,10 @@ export interface RestoreOptions {
   readonly dryRun?: boolean;
   /** Restore a backup made with `--no-vectors` (the vectors stay NULL or as they are). */
   readonly allowMissingVectors?: boolean;
-  /** Where to extract a zip (default `./data/.restore-PID`). */
+  /**
+   * Where to extract a zip or decrypt a backup (default: beside the
+   * relationship store, `RELATIONSHIPS_DB.memkeep-restore/PID`).
+   */
   readonly scratchDir?: string;
   /** Keys for an encrypted backup (`AGE_IDENTITY_FILE`, `AGE_PASSPHRASE`). */
   readonly keys?: Keys | undefined;
@@ -80,7 +85,7 @@ export interface RestoreOptions {
     | ((preview: RestorePreview) => Promise<boolean>)
     | undefined;
   /** Progress messages. */
-  readonly onProgress?: ((message: string) => void) | undefined;
+  readonly onProgress?: OnProgress | undefined;
   /** Warnings, e.g. an index definition not recreated. */
   readonly onWarning?: ((message: string) => void) | undefined;
 }
@@ -138,11 +143,23 @@ export class RestoreError extends Error {
  */
 export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   const progress = options.onProgress ?? (() => {});
-  const scratch = options.scratchDir ?? `./data/.restore-${Deno.pid}`;
+  const scratch = options.scratchDir ??
+    `${restoreScratch(options.config.relationships.path)}/${Deno.pid}`;
   // The scratch directory's parents are removed again if this made them.
   // (A failure here is reported by whatever needs the directory: a backup
   // directory that is not encrypted needs none.)
   const made = await makeDirs(parentDir(scratch)).catch(() => []);
+  const decrypted = `${scratch}-decrypted`;
+  using _ = onInterrupt(() => {
+    for (const path of [scratch, decrypted]) {
+      try {
+        Deno.removeSync(path, { recursive: true });
+      } catch {
+        // not made
+      }
+    }
+    for (const dir of made) Deno.removeSync(dir);
+  });
   let source: Awaited<ReturnType<typeof openBackupSource>>;
   try {
     source = await openBackupSource(options.source, scratch);
@@ -150,7 +167,6 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     await removeMadeDirs(made);
     throw error;
   }
-  const decrypted = `${scratch}-decrypted`;
   try {
     let dir = source.dir;
     if (await exists(`${dir}/${ENCRYPTION_FILE}`)) {
@@ -159,7 +175,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
           "Cannot restore: the backup is encrypted; set AGE_IDENTITY_FILE to your age identity file (or AGE_PASSPHRASE)",
         );
       }
-      progress("checking and decrypting the backup");
+      progress({ what: "checking and decrypting the backup" });
       const outer = await verifyBackup(dir);
       if (!outer.ok) {
         const p = outer.problem;
@@ -182,8 +198,10 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
         );
       }
     }
-    progress("verifying the backup");
-    const report = await verifyBackup(dir);
+    progress({ what: "verifying the backup" });
+    const report = await verifyBackup(dir, {
+      onProgress: (p) => progress({ ...p, what: `verifying ${p.what}` }),
+    });
     if (!report.ok || !report.metadata) {
       const p = report.problem;
       throw new RestoreError(
@@ -296,15 +314,18 @@ async function load(
       relationships ??= startRelationshipLoad(relationshipPlan, mode);
     const memories = memoryLoader(session, plan, mode);
     let n = 0;
+    let bytes = 0;
     for await (const entry of readExport(fileChunks(`${dir}/${EXPORT_FILE}`))) {
       if (entry.section === "memories") {
         await memories.add(recordFields(entry.text));
+        bytes += entry.text.length;
         if (++n % 1000 === 0) {
-          progress(
-            `memories ${n.toLocaleString("en-US")} / ${
-              backup.memory_count.toLocaleString("en-US")
-            }`,
-          );
+          progress({
+            what: commit ? "restoring memories" : "checking memories",
+            done: n,
+            total: backup.memory_count,
+            bytes,
+          });
         }
       } else if (entry.section === "relationships") {
         relationshipLoad().add(recordFields(entry.text));
@@ -323,7 +344,7 @@ async function load(
         );
       }
       for (const ddl of run) {
-        progress("recreating indexes");
+        progress({ what: "recreating indexes" });
         await session.query(ddl);
       }
     }
@@ -333,8 +354,10 @@ async function load(
       // Postgres commits; SQLite's commit (or a rename) right after is the
       // only window.
       await relationshipLoad().prepare();
-      await session.query("commit");
-      await relationshipLoad().commit();
+      await uninterrupted(async () => {
+        await session.query("commit");
+        await relationshipLoad().commit();
+      });
     } else {
       await session.query("rollback");
       await relationshipLoad().rollback();

@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { OnProgress } from "./progress.ts";
 import { type Config, formatTableName } from "./config.ts";
 import { BackupError, StoreError } from "./errors.ts";
 import { FORMAT_VERSION, SNAPSHOT_FILE, TOOL_VERSION } from "./format.ts";
@@ -60,7 +61,7 @@ export interface SnapshotOptions {
   /** Where to put the copy of the relationship store. */
   readonly relationshipsCopy: string;
   /** Progress messages. */
-  readonly onProgress?: ((message: string) => void) | undefined;
+  readonly onProgress?: OnProgress | undefined;
 }
 
 /**
@@ -90,7 +91,7 @@ export async function withStoreSnapshot<T extends { memories: number }>(
     });
     let relationships: RelationshipSnapshot | undefined;
     if (relationshipSource !== undefined) {
-      progress("copying relationship store");
+      progress({ what: "copying relationship store" });
       relationships = await snapshotRelationships(
         relationshipSource,
         options.relationshipsCopy,
@@ -127,6 +128,7 @@ export async function withStoreSnapshot<T extends { memories: number }>(
       },
     };
     let n = 0;
+    let bytes = 0;
     const snapshot: StoreSnapshot = {
       header,
       memories: (o = {}) => {
@@ -137,12 +139,9 @@ export async function withStoreSnapshot<T extends { memories: number }>(
         });
         return (async function* () {
           for await (const record of records) {
+            for (const value of record.values()) bytes += value.length;
             if (++n % 1000 === 0) {
-              progress(
-                `memories ${n.toLocaleString("en-US")} / ${
-                  count.toLocaleString("en-US")
-                }`,
-              );
+              progress({ what: "memories", done: n, total: count, bytes });
             }
             yield record;
           }

@@ -9,6 +9,7 @@
  * @module
  */
 
+import type { OnProgress } from "./progress.ts";
 import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { hashChunks, sha256Text, sumsText } from "./checksums.ts";
@@ -105,7 +106,7 @@ export interface VerifyReport {
 /** Options for {@linkcode verifyBackup}. */
 export interface VerifyOptions {
   /** Called as records are read. */
-  readonly onProgress?: ((records: number) => void) | undefined;
+  readonly onProgress?: OnProgress | undefined;
   /** Keys to check an encrypted backup's contents. */
   readonly keys?: Keys | undefined;
   /**
@@ -612,7 +613,12 @@ export async function checkExport(
         }
         ids.add(id);
         if (memories % 1000 === 0) {
-          options.onProgress?.(memories + relationships);
+          options.onProgress?.({
+            what: "memories",
+            done: memories,
+            total: metadata?.memory_count,
+            bytes,
+          });
         }
       } else {
         relationships++;
@@ -669,8 +675,6 @@ export async function checkExport(
       reason: error.reason,
     };
   }
-  options.onProgress?.(memories + relationships);
-
   const countProblem = (
     section: "memories" | "relationships",
     n: number,

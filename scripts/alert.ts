@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --allow-net=api.github.com:443 --allow-env=GITHUB_TOKEN,GITHUB_REPOSITORY,GITHUB_API_URL,GITHUB_SERVER_URL,GITHUB_RUN_ID,GITHUB_WORKFLOW
+#!/usr/bin/env -S deno run -q --no-prompt --allow-net=api.github.com:443 --allow-env=GITHUB_TOKEN,GITHUB_REPOSITORY,GITHUB_API_URL,GITHUB_SERVER_URL,GITHUB_RUN_ID,GITHUB_WORKFLOW
 /**
  * `deno task alert [--json]`
  *

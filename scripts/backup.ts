@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --v8-flags=--max-semi-space-size=4,--max-old-space-size=192 --allow-read=./node_modules,./data,./backups --allow-write=./data,./backups --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,PGPASSWORD --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
+#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./node_modules/.deno/@electric-sql+pglite@0.5.14/node_modules/@electric-sql/pglite,./node_modules/.deno/@electric-sql+pglite-pgvector@0.0.15/node_modules/@electric-sql/pglite-pgvector,./data/relationships.db,./data/pglite,./backups --allow-write=./data/pglite,./backups --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,PGPASSWORD --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
 /**
  * `deno task backup [--output DIR] [--no-verify] [--no-vectors] [--user ID]
  * [--table T] [--json]`
@@ -14,7 +14,7 @@
 import { backup } from "../lib/backup.ts";
 import { resolveConfig } from "../lib/config.ts";
 import * as log from "../lib/log.ts";
-import { EXIT_OK, parseFlags, run } from "../lib/_cli.ts";
+import { directoryArgument, EXIT_OK, parseFlags, run } from "../lib/_cli.ts";
 
 const HELP = `Usage: deno task backup [options]
 
@@ -63,6 +63,10 @@ export async function main(args: string[]): Promise<number> {
       backupDir: values.output,
       backupDirFlag: "--output",
     });
+    directoryArgument(
+      config.backupDir,
+      values.output === undefined ? "BACKUP_DIR" : "--output",
+    );
     const result = await backup({
       config,
       includeVectors: !values["no-vectors"],

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --v8-flags=--max-semi-space-size=4,--max-old-space-size=192 --allow-read=./node_modules,./data,./backups --allow-write=./data,./backups
+#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./node_modules/.deno/@electric-sql+pglite@0.5.14/node_modules/@electric-sql/pglite,./node_modules/.deno/@electric-sql+pglite-pgvector@0.0.15/node_modules/@electric-sql/pglite-pgvector,./data,./backups --allow-write=./data,./backups
 /**
  * `deno task demo [--memories 1000] [--relationships 300] [--dims 1536]
  * [--output ./backups] [--json]`
@@ -27,6 +27,7 @@ import {
 import * as log from "../lib/log.ts";
 import { verifyBackup } from "../lib/verify.ts";
 import {
+  directoryArgument,
   EXIT_FAILURE,
   EXIT_OK,
   integerFlag,
@@ -84,6 +85,9 @@ export async function main(args: string[]): Promise<number> {
       );
     }
     const say = json ? () => {} : log.info;
+    const output = values.output === undefined
+      ? DEFAULT_BACKUP_DIR
+      : directoryArgument(values.output, "--output");
 
     say("memkeep demo: the embedded store, a backup, and its verification");
     const started = performance.now();
@@ -103,10 +107,12 @@ export async function main(args: string[]): Promise<number> {
           session.db,
           DEFAULT_TABLE,
           { memories, dims },
-          (n) =>
-            log.progress(
-              `creating memories ${log.count(n)} / ${log.count(memories)}`,
-            ),
+          json ? undefined : (n) =>
+            log.progress({
+              what: "creating memories",
+              done: n,
+              total: memories,
+            }),
         );
         log.clearProgress();
       }
@@ -157,11 +163,11 @@ export async function main(args: string[]): Promise<number> {
       table: { schema: undefined, name: DEFAULT_TABLE },
       relationships: { path: DEFAULT_RELATIONSHIPS_DB, explicit: true },
       userId: undefined,
-      backupDir: values.output ?? DEFAULT_BACKUP_DIR,
+      backupDir: output,
     };
     const result = await backup({
       config,
-      onProgress: log.progress,
+      onProgress: json ? undefined : log.progress,
       onWarning: log.warn,
     });
     log.clearProgress();

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --v8-flags=--max-semi-space-size=4,--max-old-space-size=192 --allow-read=./node_modules,./data,./exports --allow-write=./data,./exports --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,PGPASSWORD --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
+#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./node_modules/.deno/@electric-sql+pglite@0.5.14/node_modules/@electric-sql/pglite,./node_modules/.deno/@electric-sql+pglite-pgvector@0.0.15/node_modules/@electric-sql/pglite-pgvector,./data/relationships.db,./data/pglite,./exports/memory,./exports/.tmp-memory --allow-write=./data/pglite,./exports/memory,./exports/.tmp-memory --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,PGPASSWORD --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
 /**
  * `deno task export [--format json|csv|markdown] [--output DIR] [--verify]
  * [--no-vectors] [--user ID] [--table T] [--json]`
@@ -10,13 +10,9 @@
  * @module
  */
 
-import { resolveConfig } from "../lib/config.ts";
+import { DEFAULT_EXPORT_DIR, resolveConfig } from "../lib/config.ts";
 import { UsageError } from "../lib/errors.ts";
-import {
-  DEFAULT_EXPORT_DIR,
-  EXPORT_FORMATS,
-  exportMemories,
-} from "../lib/export.ts";
+import { EXPORT_FORMATS, exportMemories } from "../lib/export.ts";
 import * as log from "../lib/log.ts";
 import type { ExportFormat } from "../lib/records.ts";
 import { EXIT_OK, parseFlags, run } from "../lib/_cli.ts";

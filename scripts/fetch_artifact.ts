@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --allow-read=./downloads --allow-write=./downloads --allow-net=api.github.com:443,*.blob.core.windows.net:443,*.actions.githubusercontent.com:443 --allow-env=GITHUB_TOKEN,GITHUB_REPOSITORY,GITHUB_API_URL
+#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./downloads --allow-write=./downloads --allow-net=api.github.com:443,*.blob.core.windows.net:443,*.actions.githubusercontent.com:443 --allow-env=GITHUB_TOKEN,GITHUB_REPOSITORY,GITHUB_API_URL
 /**
  * `deno task fetch-artifact [latest|NAME] [--out ./downloads] [--json]`
  *
@@ -10,12 +10,13 @@
  * @module
  */
 
+import { DEFAULT_DOWNLOADS_DIR } from "../lib/config.ts";
 import { fetchArtifact } from "../lib/fetch_artifact.ts";
 import { UsageError } from "../lib/errors.ts";
 import { BACKUP_NAME } from "../lib/format.ts";
 import { githubSettings } from "../lib/github.ts";
 import * as log from "../lib/log.ts";
-import { EXIT_OK, parseFlags, run } from "../lib/_cli.ts";
+import { directoryArgument, EXIT_OK, parseFlags, run } from "../lib/_cli.ts";
 
 const HELP = `Usage: deno task fetch-artifact [latest|NAME] [options]
 
@@ -59,7 +60,13 @@ export async function main(args: string[]): Promise<number> {
       );
     }
     const gh = githubSettings((name) => Deno.env.get(name));
-    const fetched = await fetchArtifact(gh, which, values.out ?? "./downloads");
+    const fetched = await fetchArtifact(
+      gh,
+      which,
+      values.out === undefined
+        ? DEFAULT_DOWNLOADS_DIR
+        : directoryArgument(values.out, "--out"),
+    );
     if (json) {
       log.info(JSON.stringify({
         ok: true,

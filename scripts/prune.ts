@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --allow-read=./backups --allow-write=./backups --allow-env=BACKUP_DIR,GITHUB_TOKEN,GITHUB_REPOSITORY,GITHUB_API_URL
+#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./backups --allow-write=./backups --allow-env=BACKUP_DIR,GITHUB_TOKEN,GITHUB_REPOSITORY,GITHUB_API_URL
 /**
  * `deno task prune [--dir ./backups] [--keep-daily 7] [--keep-weekly 4]
  * [--keep-monthly 0] [--dry-run] [--force] [--now ISO-8601] [--json]
@@ -11,7 +11,7 @@
  * @module
  */
 
-import { DEFAULT_BACKUP_DIR } from "../lib/config.ts";
+import { resolveBackupDir } from "../lib/config.ts";
 import { githubSettings } from "../lib/github.ts";
 import * as log from "../lib/log.ts";
 import { pruneArtifacts, pruneBackups } from "../lib/prune.ts";
@@ -21,6 +21,7 @@ import {
   type RetentionPolicy,
 } from "../lib/retention.ts";
 import {
+  directoryArgument,
   EXIT_FAILURE,
   EXIT_OK,
   integerFlag,
@@ -130,7 +131,10 @@ export async function main(args: string[]): Promise<number> {
       return EXIT_OK;
     }
 
-    const dir = values.dir ?? (env("BACKUP_DIR")?.trim() || DEFAULT_BACKUP_DIR);
+    const dir = directoryArgument(
+      resolveBackupDir(values.dir, "--dir", env),
+      values.dir === undefined ? "BACKUP_DIR" : "--dir",
+    );
     const outcome = await pruneBackups(dir, {
       policy,
       now,

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --allow-read=./backups,./artifacts --allow-write=./artifacts --allow-env=BACKUP_DIR,AGE_RECIPIENTS,GITHUB_OUTPUT,GITHUB_STEP_SUMMARY
+#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./backups,./artifacts --allow-write=./artifacts --allow-env=BACKUP_DIR,AGE_RECIPIENTS,GITHUB_OUTPUT,GITHUB_STEP_SUMMARY
 /**
  * `deno task publish [--backup DIR] [--json]`
  *
@@ -12,7 +12,7 @@
  * @module
  */
 
-import { DEFAULT_BACKUP_DIR } from "../lib/config.ts";
+import { ARTIFACTS_DIR, resolveBackupDir } from "../lib/config.ts";
 import { encryptBackup, parseRecipients } from "../lib/encryption.ts";
 import { BackupError } from "../lib/errors.ts";
 import { BACKUP_NAME, METADATA_FILE } from "../lib/format.ts";
@@ -20,8 +20,15 @@ import * as log from "../lib/log.ts";
 import { BackupMetadataSchema, ChecksumsSchema } from "../lib/records.ts";
 import { summaryMarkdown } from "../lib/summary.ts";
 import { verifyBackup } from "../lib/verify.ts";
-import { EXIT_OK, optionalEnv, parseFlags, run } from "../lib/_cli.ts";
+import {
+  directoryArgument,
+  EXIT_OK,
+  optionalEnv,
+  parseFlags,
+  run,
+} from "../lib/_cli.ts";
 import { removeQuietly } from "../lib/_fs.ts";
+import { removeOnInterrupt } from "../lib/_interrupt.ts";
 
 const HELP = `Usage: deno task publish [--backup DIR] [--json]
 
@@ -29,8 +36,6 @@ Prepares the newest backup in BACKUP_DIR (or DIR) for upload as a GitHub
 Actions artifact: encrypts it with age into ./artifacts/NAME when
 AGE_RECIPIENTS holds public keys, writes name, path and encrypted to
 GITHUB_OUTPUT, and the job summary to GITHUB_STEP_SUMMARY.`;
-
-const ARTIFACTS_DIR = "./artifacts";
 
 /**
  * Prepares the artifact.
@@ -51,11 +56,14 @@ export async function main(args: string[]): Promise<number> {
       return EXIT_OK;
     }
     json = values.json ?? false;
-    const dir = optionalEnv("BACKUP_DIR")?.trim() || DEFAULT_BACKUP_DIR;
-    const names = [...Deno.readDirSync(dir)].filter((e) =>
-      e.isDirectory && BACKUP_NAME.test(e.name)
-    ).map((e) => e.name)
-      .sort();
+    const dir = directoryArgument(
+      resolveBackupDir(undefined, "BACKUP_DIR", optionalEnv),
+      "BACKUP_DIR",
+    );
+    if (values.backup !== undefined) {
+      directoryArgument(values.backup, "--backup");
+    }
+    const names = backupNames(dir);
     const backup = values.backup ??
       (names.length > 0 ? `${dir}/${names.at(-1)}` : undefined);
     if (!backup) {
@@ -86,6 +94,7 @@ export async function main(args: string[]): Promise<number> {
       path = `${ARTIFACTS_DIR}/${name}`;
       await Deno.mkdir(ARTIFACTS_DIR, { recursive: true });
       await removeQuietly(path);
+      using _ = removeOnInterrupt(path);
       const files = await encryptBackup(backup, path, recipients);
       artifactBytes = Object.values(files).reduce((s, f) => s + f.bytes, 0);
     } else {
@@ -140,6 +149,18 @@ export async function main(args: string[]): Promise<number> {
     } else log.info(summary);
     return EXIT_OK;
   }, { json: () => json });
+}
+
+/** The backups in a directory, oldest first; none when it does not exist. */
+function backupNames(dir: string): string[] {
+  try {
+    return [...Deno.readDirSync(dir)].filter((e) =>
+      e.isDirectory && BACKUP_NAME.test(e.name)
+    ).map((e) => e.name).sort();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
 }
 
 if (import.meta.main) Deno.exitCode = await main(Deno.args);

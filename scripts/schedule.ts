@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --allow-run=crontab
+#!/usr/bin/env -S deno run -q --no-prompt --allow-read=.env --allow-run=crontab
 /**
  * `deno task schedule --install|--uninstall|--print [--at HH:MM] [--systemd]
  * [--env-file FILE]`
@@ -133,6 +133,7 @@ export async function main(args: string[]): Promise<number> {
       envFile,
     };
     warnIfTransient(options.deno);
+    checkEnvFile(jobFiles(options).envFile, envFile !== undefined);
     if (action === "print") {
       if (values.systemd) printUnits(options);
       else log.info(cronLine(options));
@@ -197,6 +198,31 @@ function printUnits(options: ScheduleOptions): void {
   log.info(
     "# To run it while you are logged out: loginctl enable-linger",
   );
+}
+
+/**
+ * The job reads its settings from the env file each night: a directory there
+ * is a mistake; a missing file only means defaults until it is written.
+ */
+function checkEnvFile(path: string, given: boolean): void {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    if (given) {
+      log.warn(
+        `--env-file "${path}" does not exist (yet): the job runs with the defaults until it does`,
+      );
+    }
+    return;
+  }
+  if (!info.isFile) {
+    throw new UsageError(
+      "--env-file",
+      `Invalid --env-file "${path}": it is a directory, not a file of settings`,
+    );
+  }
 }
 
 /**

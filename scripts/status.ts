@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --allow-read=./backups --allow-net=api.github.com:443 --allow-env=BACKUP_DIR,GITHUB_TOKEN,GITHUB_REPOSITORY,GITHUB_API_URL
+#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./backups --allow-env=BACKUP_DIR,GITHUB_TOKEN,GITHUB_REPOSITORY,GITHUB_API_URL
 /**
  * `deno task status [--dir DIR | --artifacts] [--max-age 26h] [--now ISO]
  * [--json]`
@@ -10,11 +10,12 @@
  * @module
  */
 
-import { DEFAULT_BACKUP_DIR } from "../lib/config.ts";
+import { resolveBackupDir } from "../lib/config.ts";
 import { parseBackupName } from "../lib/format.ts";
 import { githubSettings, listArtifacts } from "../lib/github.ts";
 import * as log from "../lib/log.ts";
 import {
+  directoryArgument,
   EXIT_FAILURE,
   EXIT_OK,
   optionalEnv,
@@ -62,8 +63,10 @@ export async function main(args: string[]): Promise<number> {
         a.name
       );
     } else {
-      const dir = values.dir ??
-        (optionalEnv("BACKUP_DIR")?.trim() || DEFAULT_BACKUP_DIR);
+      const dir = directoryArgument(
+        resolveBackupDir(values.dir, "--dir", optionalEnv),
+        values.dir === undefined ? "BACKUP_DIR" : "--dir",
+      );
       where = dir;
       try {
         names = [...Deno.readDirSync(dir)].filter((e) => e.isDirectory).map((

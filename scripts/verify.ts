@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --v8-flags=--max-semi-space-size=4,--max-old-space-size=192 --allow-read=./backups,./exports --allow-env=AGE_IDENTITY_FILE,AGE_PASSPHRASE
+#!/usr/bin/env -S deno run -q --no-prompt --allow-env=AGE_IDENTITY_FILE,AGE_PASSPHRASE
 /**
  * `deno task verify DIR [--json]`
  *
@@ -14,6 +14,7 @@ import { loadKeys } from "../lib/encryption.ts";
 import { verifyBackup } from "../lib/verify.ts";
 import { UsageError } from "../lib/errors.ts";
 import {
+  directoryArgument,
   EXIT_FAILURE,
   EXIT_OK,
   optionalEnv,
@@ -59,11 +60,10 @@ export async function main(args: string[]): Promise<number> {
         "Missing the backup directory: deno task verify DIR",
       );
     }
+    directoryArgument(dir, "DIR");
     const report = await verifyBackup(dir, {
       keys: await loadKeys(optionalEnv),
-      onProgress: json
-        ? undefined
-        : (n) => log.progress(`records ${log.count(n)}`),
+      onProgress: json ? undefined : log.progress,
     });
     log.clearProgress();
     if (json) {

@@ -11,9 +11,10 @@ import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import { ENV_SETTINGS } from "../lib/config.ts";
 import { BACKUP_NAME, TEMP_PREFIX } from "../lib/format.ts";
-import { netGrant, parseDatabaseUrl } from "../lib/connection.ts";
+import { parseDatabaseUrl } from "../lib/connection.ts";
 import { openPostgresSession } from "../lib/_pg_session.ts";
-import type { Checkout } from "./_checkout.ts";
+import { type Checkout, productionArgs } from "./_checkout.ts";
+import { shellEnv } from "./_helpers.ts";
 import {
   seedMemories,
   startWireDatabase,
@@ -21,7 +22,6 @@ import {
   type WireDatabase,
 } from "./_db.ts";
 import { seedRelationshipStore } from "../lib/demo_data.ts";
-import { ROOT } from "./_helpers.ts";
 
 /**
  * Like {@linkcode startWireDatabase}, but the pglite-socket server accepts
@@ -91,52 +91,27 @@ export interface Running {
   kill(): void;
 }
 
-/**
- * The flags of a script's shebang: its production permissions.
- *
- * @param script The script name, e.g. `backup`.
- * @returns The flags after `deno run`.
- */
-export function shebangFlags(script: string): string[] {
-  const first = Deno.readTextFileSync(`${ROOT}/scripts/${script}.ts`).split(
-    "\n",
-  )[0]!;
-  const words = first.split(" ");
-  return words.slice(words.indexOf("run") + 1);
-}
-
 const decoder = new TextDecoder();
 
 /**
- * Starts `scripts/SCRIPT.ts` in the checkout with its shebang's flags, plus
- * network access to the database host when one is given (what
- * `scripts/grants.ts` adds), and only the given memkeep settings.
+ * Starts the script of a command in the checkout, itself (not through the
+ * launcher, so that it is the process killed), with exactly the grants its
+ * task would give it and only the given memkeep settings.
  *
  * @param checkout The checkout.
- * @param script The script name.
- * @param options Arguments, settings, database URL for the net grant.
+ * @param command The command, e.g. `backup`.
+ * @param options Arguments and settings.
  * @returns The running script.
  */
 export function spawnScript(
   checkout: Checkout,
-  script: string,
-  options: {
-    args?: string[];
-    env?: Record<string, string>;
-    database?: string | undefined;
-  } = {},
+  command: string,
+  options: { args?: string[]; env?: Record<string, string> } = {},
 ): Running {
-  const base = Deno.env.toObject();
+  const base = shellEnv();
   for (const name of [...ENV_SETTINGS, "TEST_DATABASE_URL"]) delete base[name];
-  const net = options.database ? netGrant(options.database) : undefined;
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...shebangFlags(script),
-      ...(net ? [`--allow-net=${net}`] : []),
-      `scripts/${script}.ts`,
-      ...(options.args ?? []),
-    ],
+    args: productionArgs(checkout, command, options.args ?? [], options.env),
     cwd: checkout.dir,
     env: { ...base, ...(options.env ?? {}), NO_COLOR: "1" },
     clearEnv: true,

@@ -9,7 +9,8 @@
  *   that passes the Postgres protocol through until a fault: it drops the
  *   connection, or answers with an error (e.g. SQLSTATE 57014, a statement
  *   timeout), after N rows of a result stream, or drops the connection when
- *   the client sends its Nth statement matching a pattern (mid-restore).
+ *   the client sends its Nth statement matching a pattern (mid-restore), or
+ *   stalls the result after N rows (a slow server: the client waits).
  *
  * @module
  */
@@ -195,6 +196,15 @@ export type ProxyFault =
     readonly message: string;
   }
   | {
+    /**
+     * Stops passing the server's answers on after `rows` rows, counted once
+     * `armedBy` is sent: the client waits, mid-stream, until it gives up.
+     */
+    readonly kind: "stall";
+    readonly armedBy: RegExp;
+    readonly rows: number;
+  }
+  | {
     /** Closes both sides when the client sends its `count`th statement matching `pattern`. */
     readonly kind: "drop-on-statement";
     readonly pattern: RegExp;
@@ -279,6 +289,7 @@ export function startFaultProxy(
     let armed = false;
     let rows = 0;
     let swallowing = false;
+    let stalled = false;
     const drop = () => {
       triggered = true;
       closeQuietly(client);
@@ -307,6 +318,7 @@ export function startFaultProxy(
       const reader = new MessageReader(true);
       for await (const chunk of server.readable) {
         for (const msg of reader.push(chunk)) {
+          if (stalled) continue;
           if (swallowing) {
             if (msg[0] !== 0x5a) continue; // until ReadyForQuery
             swallowing = false;
@@ -323,6 +335,11 @@ export function startFaultProxy(
             if (fault.kind === "drop") {
               drop();
               return;
+            }
+            if (fault.kind === "stall") {
+              triggered = stalled = true;
+              finished();
+              continue;
             }
             triggered = true;
             swallowing = true;

@@ -85,28 +85,62 @@ export async function memoryRecords(dir: string): Promise<RawRecord[]> {
 }
 
 /**
- * Runs a command and captures its output.
+ * The developer's environment as a shell would give it to a command they
+ * type: without `INIT_CWD`, which the outer `deno task test` sets and every
+ * `deno task` a test runs would otherwise inherit (a nested `deno task`
+ * keeps it), taking relative paths from the wrong directory.
+ *
+ * @returns The environment variables.
+ */
+export function shellEnv(): Record<string, string> {
+  const env = Deno.env.toObject();
+  delete env.INIT_CWD;
+  return env;
+}
+
+/** How long a command a test runs may take before it is killed. */
+export const COMMAND_TIMEOUT_MS = 180_000;
+
+/**
+ * Runs a command and captures its output. A command that hangs is killed
+ * after `timeoutMs` (default {@linkcode COMMAND_TIMEOUT_MS}) and the test
+ * fails naming it, instead of eating CI's time.
  *
  * @param cmd The program.
  * @param args Its arguments.
- * @param options Working directory and environment.
+ * @param options Working directory, environment, time limit.
  * @returns Exit code, stdout and stderr.
+ * @throws {Error} When the command ran out of time.
  */
 export async function runCommand(
   cmd: string,
   args: string[],
-  options: { cwd?: string; env?: Record<string, string>; clearEnv?: boolean } =
-    {},
+  options: {
+    cwd?: string;
+    env?: Record<string, string>;
+    clearEnv?: boolean;
+    timeoutMs?: number;
+  } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  const limit = options.timeoutMs ?? COMMAND_TIMEOUT_MS;
+  const timeout = AbortSignal.timeout(limit);
   const output = await new Deno.Command(cmd, {
     args,
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
+    signal: timeout,
     ...(options.cwd ? { cwd: options.cwd } : {}),
-    ...(options.env ? { env: options.env } : {}),
-    ...(options.clearEnv ? { clearEnv: true } : {}),
+    env: options.clearEnv
+      ? options.env ?? {}
+      : { ...shellEnv(), ...options.env },
+    clearEnv: true,
   }).output();
+  if (timeout.aborted) {
+    throw new Error(
+      `${cmd} ${args.join(" ")} did not finish within ${limit / 1000} s`,
+    );
+  }
   const decoder = new TextDecoder();
   return {
     code: output.code,

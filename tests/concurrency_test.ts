@@ -51,7 +51,6 @@ Deno.test("backups, prunes and writers at the same time end well, one at a time"
       spawnScript(checkout, "backup", {
         args: ["--json"],
         env,
-        database: db.url,
       });
     const prune = (...args: string[]) =>
       spawnScript(checkout, "prune", {

@@ -115,7 +115,7 @@ Deno.test("kill -9 at any point of a backup or a restore leaves no broken backup
     const env = await seedStores(db, checkout, table, BIG);
 
     await t.step("a backup killed at any point", async () => {
-      const done = await backupKills(checkout, db, env);
+      const done = await backupKills(checkout, env);
       kills.push(...done);
       const landed = new Set(done.map((k) => k.landed));
       for (const phase of BACKUP_PHASES) {
@@ -254,7 +254,6 @@ function backupPoints(exportSize: number, atime: boolean): BackupPoint[] {
 /** Runs a backup, kills it at the first poll where `point` holds. */
 async function killBackup(
   checkout: Checkout,
-  db: WireDatabase,
   env: Record<string, string>,
   point: BackupPoint,
   exportSize: number,
@@ -262,7 +261,7 @@ async function killBackup(
   const dir = `${checkout.dir}/backups`;
   const logSize = () => filesIn(dir)?.get(LOG_FILE)?.size ?? 0;
   const logBefore = logSize();
-  const run = spawnScript(checkout, "backup", { env, database: db.url });
+  const run = spawnScript(checkout, "backup", { env });
   const ownTemp = () =>
     listBackups(dir).temps.find((n) => n.endsWith(`-${run.pid}`));
   let temp: string | undefined;
@@ -316,14 +315,12 @@ function isJson(path: string): boolean {
 
 async function backupKills(
   checkout: Checkout,
-  db: WireDatabase,
   env: Record<string, string>,
 ): Promise<Kill[]> {
   const dir = `${checkout.dir}/backups`;
   const first = await spawnScript(checkout, "backup", {
     args: ["--json"],
     env,
-    database: db.url,
   }).done;
   assert.equal(first.code, 0, first.stderr);
   const { name } = JSON.parse(first.stdout) as { name: string };
@@ -352,7 +349,6 @@ async function backupKills(
     for (let attempt = 0; attempt < 3; attempt++) {
       const { kill, pid } = await killBackup(
         checkout,
-        db,
         env,
         point,
         exportSize,
@@ -378,7 +374,6 @@ async function backupKills(
       const next = await spawnScript(checkout, "backup", {
         args: ["--json"],
         env,
-        database: db.url,
       }).done;
       assert.equal(next.code, 0, `${context}: next backup: ${next.stderr}`);
       const stale = new RegExp(
@@ -481,7 +476,6 @@ async function restoreKills(
   const made = await spawnScript(checkout, "backup", {
     args: ["--json"],
     env: { ...env, MEMORY_TABLE: sourceTable },
-    database: db.url,
   }).done;
   assert.equal(made.code, 0, made.stderr);
   const { name } = JSON.parse(made.stdout) as { name: string };
@@ -596,7 +590,6 @@ async function restoreKills(
           MEMORY_TABLE: embedded ? "public.memories" : target,
           RELATIONSHIPS_DB: "./data/restore-target.db",
         },
-        database: embedded ? undefined : proxy.url,
       });
     const watch = async (
       embedded: boolean,

@@ -16,7 +16,12 @@ import { seedRelationshipStore } from "../lib/demo_data.ts";
 import { LOG_FILE } from "../lib/format.ts";
 import { LOCK_FILE } from "../lib/_lock.ts";
 import { netGrant } from "../lib/connection.ts";
-import { type Checkout, makeCheckout, ownLines } from "./_checkout.ts";
+import {
+  type Checkout,
+  makeCheckout,
+  ownLines,
+  productionArgs,
+} from "./_checkout.ts";
 import {
   seedMemories,
   startWireDatabase,
@@ -483,16 +488,11 @@ async function stopMidStream(
   const watched = `${checkout.dir}/${
     script === "backup" ? "backups" : "exports"
   }`;
+  const settings = { ...env, DATABASE_URL: db.url };
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-q",
-      `-P=${script}`,
-      `--allow-net=${netGrant(db.url)}`,
-      `scripts/${script}.ts`,
-    ],
+    args: productionArgs(checkout, script, [], settings),
     cwd: checkout.dir,
-    env: { ...env, DATABASE_URL: db.url, NO_COLOR: "1" },
+    env: { ...settings, NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -504,8 +504,13 @@ async function stopMidStream(
       e.name.startsWith(".tmp-")
     );
     if (temp) {
+      // A backup writes its temporary directory; an export its work
+      // directory's new/.
+      const file = script === "backup"
+        ? `${watched}/${temp.name}/export.json`
+        : `${watched}/${temp.name}/new/export.json`;
       try {
-        if (Deno.statSync(`${watched}/${temp.name}/export.json`).size > 0) {
+        if (Deno.statSync(file).size > 0) {
           await db.stopServer();
           stopped = true;
         }

@@ -27,7 +27,7 @@ import {
 import { restore, RestoreError, type RestoreResult } from "../lib/restore.ts";
 import { SourceError } from "../lib/restore_source.ts";
 import { verifyBackup } from "../lib/verify.ts";
-import { makeCheckout, ownLines } from "./_checkout.ts";
+import { makeCheckout, ownLines, productionArgs } from "./_checkout.ts";
 import {
   seedMemories,
   startWireDatabase,
@@ -1818,24 +1818,16 @@ Deno.test("hostile backups: verify and restore --dry-run reject them in one line
             `${label}: ${out.stderr}`,
           );
         };
+        // As the tasks run them: the launcher's exact grants.
         const verifyCli = (path: string) =>
-          checkout.deno(["run", "-q", "-P=verify", "scripts/verify.ts", path]);
-        const restoreCli = (
-          path: string,
-          env: Record<string, string> = {},
-          extra: string[] = [],
-        ) =>
+          checkout.deno(productionArgs(checkout, "verify", [path]));
+        const restoreCli = (path: string, env: Record<string, string> = {}) =>
           checkout.deno(
-            [
-              "run",
-              "-q",
-              "-P=restore",
-              ...extra,
-              "scripts/restore.ts",
+            productionArgs(checkout, "restore", [
               "--source",
               path,
               "--dry-run",
-            ],
+            ], env),
             env,
           );
 
@@ -1936,7 +1928,6 @@ Deno.test("hostile backups: verify and restore --dry-run reject them in one line
             const out = await restoreCli(
               path,
               { DATABASE_URL: db.url, MEMORY_TABLE: "cli_target" },
-              [`--allow-net=127.0.0.1:${db.port}`],
             );
             assert.equal(out.code, 1, out.stderr);
             noStack(out, "nul");

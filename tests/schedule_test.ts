@@ -11,7 +11,7 @@ import {
   withoutEntry,
 } from "../lib/schedule.ts";
 import { UsageError } from "../lib/errors.ts";
-import { ROOT, withTempDir } from "./_helpers.ts";
+import { ROOT, shellEnv, withTempDir } from "./_helpers.ts";
 
 const SCRIPT = `${ROOT}/scripts/schedule.ts`;
 const OPTIONS: ScheduleOptions = {
@@ -274,14 +274,21 @@ Deno.test("systemdUnits() gives a oneshot service, backup then prune, and a pers
 Deno.test("deno task schedule edits the crontab as a user runs it, with its production permissions", async (t) => {
   const shebang = (await Deno.readTextFile(SCRIPT)).split("\n")[0]!;
   const flags = shebang.split(" ").filter((f) => f.startsWith("--"));
-  await t.step("the shebang grants running crontab and nothing else", () => {
-    assert.equal(shebang, "#!/usr/bin/env -S deno run -q --allow-run=crontab");
-  });
+  await t.step(
+    "the shebang grants running crontab and reading the env file, nothing else",
+    () => {
+      assert.equal(
+        shebang,
+        "#!/usr/bin/env -S deno run -q --no-prompt --allow-read=.env --allow-run=crontab",
+      );
+    },
+  );
   const sets = denoJson.permissions as Record<string, unknown>;
   await t.step({
     name: 'deno.json\'s "schedule" permission set is the same grant',
     ignore: !("schedule" in sets),
-    fn: () => assert.deepEqual(sets.schedule, { run: ["crontab"] }),
+    fn: () =>
+      assert.deepEqual(sets.schedule, { read: [".env"], run: ["crontab"] }),
   });
 
   await withTempDir(async (tmp) => {
@@ -311,7 +318,7 @@ Deno.test("deno task schedule edits the crontab as a user runs it, with its prod
       const out = await new Deno.Command(Deno.execPath(), {
         args: ["run", "-q", ...flags, SCRIPT, ...args],
         cwd: project,
-        env: { ...Deno.env.toObject(), ...env, PATH: path, NO_COLOR: "1" },
+        env: { ...shellEnv(), ...env, PATH: path, NO_COLOR: "1" },
         clearEnv: true,
         stdout: "piped",
         stderr: "piped",

@@ -685,7 +685,7 @@ Deno.test("no secret in any spelling (raw, %-encoded, base64, user:password) whe
         const print = await task(["schedule", "--print"]);
         assert.equal(print.code, 0, print.stderr);
         const grants = await checkout.deno(
-          ["run", "-q", "-P=grants", "scripts/grants.ts", "backup"],
+          ["task", "grants", "backup"],
           {
             ...base,
             DATABASE_URL: `postgres://me:${
@@ -693,7 +693,8 @@ Deno.test("no secret in any spelling (raw, %-encoded, base64, user:password) whe
             }@db.example.com:6543/app`,
           },
         );
-        assert.equal(grants.stdout.trim(), "--allow-net=db.example.com:6543");
+        assert.equal(grants.code, 0, grants.stderr);
+        assert.match(grants.stdout, / --allow-net=db\.example\.com:6543 /);
         clean("grants", grants.stdout + grants.stderr);
         const publish = await task(["publish"], {
           AGE_RECIPIENTS: await identityToRecipient(identity),
