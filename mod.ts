@@ -28,7 +28,11 @@
  * @module
  */
 
-export { backup, type BackupOptions, type BackupResult } from "./lib/backup.ts";
+export {
+  backup,
+  type BackupOptions,
+  type BackupResult,
+} from "./lib/backup/backup.ts";
 export {
   type Config,
   type ConfigFlags,
@@ -41,8 +45,11 @@ export {
   type RelationshipStoreTarget,
   resolveConfig,
   type TableName,
-} from "./lib/config.ts";
-export { type ConnectionSettings, parseDatabaseUrl } from "./lib/connection.ts";
+} from "./lib/store/config.ts";
+export {
+  type ConnectionSettings,
+  parseDatabaseUrl,
+} from "./lib/store/connection.ts";
 export {
   BackupError,
   StoreError,
@@ -58,9 +65,9 @@ export {
   parseBackupName,
   SNAPSHOT_FILE,
   SUMS_FILE,
-} from "./lib/format.ts";
-export { type ExportEntry, readExport } from "./lib/json_reader.ts";
-export { type ExportWritten, writeExport } from "./lib/json_writer.ts";
+} from "./lib/format/layout.ts";
+export { type ExportEntry, readExport } from "./lib/format/json/reader.ts";
+export { type ExportWritten, writeExport } from "./lib/format/json/writer.ts";
 export {
   countMemories,
   inSnapshot,
@@ -69,7 +76,7 @@ export {
   type MemoryTable,
   openMemoryStore,
   readMemories,
-} from "./lib/memory_store.ts";
+} from "./lib/store/memory/read.ts";
 export {
   type BackupMetadata,
   BackupMetadataSchema,
@@ -83,20 +90,16 @@ export {
   rawRecordLine,
   type RelationshipRecord,
   RelationshipRecordSchema,
-} from "./lib/records.ts";
+} from "./lib/format/records.ts";
 export {
   readRelationships,
   type RelationshipSnapshot,
   snapshotRelationships,
-} from "./lib/relationship_store.ts";
+} from "./lib/store/relationships/read.ts";
 export { redact } from "./lib/redact.ts";
-export {
-  verifyBackup,
-  type VerifyCheck,
-  type VerifyOptions,
-  type VerifyProblem,
-  type VerifyReport,
-} from "./lib/verify.ts";
+export { verifyBackup } from "./lib/verify/verify.ts";
+export { type VerifyOptions, type VerifyReport } from "./lib/verify/report.ts";
+export { type VerifyCheck, type VerifyProblem } from "./lib/format/check.ts";
 export {
   type ConflictMode,
   restore,
@@ -105,16 +108,16 @@ export {
   type RestoreOptions,
   type RestorePreview,
   type RestoreResult,
-} from "./lib/restore.ts";
+} from "./lib/restore/restore.ts";
 export {
   type BackupSource,
   openBackupSource,
   SourceError,
-} from "./lib/restore_source.ts";
+} from "./lib/restore/source.ts";
 export {
   EXPORT_FORMATS,
   exportMemories,
   type ExportOptions,
   type ExportResult,
-} from "./lib/export.ts";
-export { heatOf } from "./lib/markdown_format.ts";
+} from "./lib/backup/export.ts";
+export { heatOf } from "./lib/format/markdown/text.ts";

@@ -24,8 +24,11 @@ import { parseArgs } from "node:util";
 import { childArgs } from "../lib/cli/launcher.ts";
 import { PGlite } from "@electric-sql/pglite";
 import { vector } from "@electric-sql/pglite-pgvector";
-import { seedMemoryTable, seedRelationshipStore } from "../lib/demo_data.ts";
-import * as log from "../lib/log.ts";
+import {
+  seedMemoryTable,
+  seedRelationshipStore,
+} from "../lib/store/demo_data.ts";
+import * as log from "../lib/cli/log.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const BENCH = `${ROOT}/.bench`;

@@ -13,8 +13,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { READ_CHUNK, readExport } from "../lib/json_reader.ts";
-import * as log from "../lib/log.ts";
+import { READ_CHUNK, readExport } from "../lib/format/json/reader.ts";
+import * as log from "../lib/cli/log.ts";
 
 interface Row {
   mib: number;

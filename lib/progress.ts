@@ -5,6 +5,8 @@
  * @module
  */
 
+import { count } from "./units.ts";
+
 /** How far some work has got. */
 export interface Progress {
   /** What is being done: `memories`, `records`, `verifying`, … */
@@ -31,7 +33,6 @@ export type OnProgress = (progress: Progress) => void;
 export function progressLine(progress: Progress, elapsedMs: number): string {
   const { what, done, total, bytes } = progress;
   if (done === undefined) return what;
-  const count = (n: number) => n.toLocaleString("en-US");
   const parts = [
     total === undefined
       ? `${what} ${count(done)}`

@@ -9,9 +9,9 @@
  * @module
  */
 
-import { githubSettings, openOrUpdateIssue } from "../lib/github.ts";
-import * as log from "../lib/log.ts";
-import { EXIT_OK, optionalEnv, parseFlags, run } from "../lib/_cli.ts";
+import { githubSettings, openOrUpdateIssue } from "../lib/github/client.ts";
+import * as log from "../lib/cli/log.ts";
+import { EXIT_OK, optionalEnv, parseFlags, run } from "../lib/cli/run.ts";
 
 /** The title of the issue that reports failed backups. */
 export const ALERT_TITLE = "Nightly memory backup failed";

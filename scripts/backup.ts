@@ -11,10 +11,10 @@
  * @module
  */
 
-import { backup } from "../lib/backup.ts";
-import { resolveConfig } from "../lib/config.ts";
-import * as log from "../lib/log.ts";
-import { directoryArgument, EXIT_OK, parseFlags, run } from "../lib/_cli.ts";
+import { backup } from "../lib/backup/backup.ts";
+import { resolveConfig } from "../lib/store/config.ts";
+import * as log from "../lib/cli/log.ts";
+import { directoryArgument, EXIT_OK, parseFlags, run } from "../lib/cli/run.ts";
 
 const HELP = `Usage: deno task backup [options]
 

@@ -11,21 +11,21 @@
  * @module
  */
 
-import { backup } from "../lib/backup.ts";
+import { backup } from "../lib/backup/backup.ts";
 import {
   type Config,
   DEFAULT_BACKUP_DIR,
   DEFAULT_PGLITE_DIR,
   DEFAULT_RELATIONSHIPS_DB,
   DEFAULT_TABLE,
-} from "../lib/config.ts";
+} from "../lib/store/config.ts";
 import {
   DEMO_USERS,
   seedMemoryTable,
   seedRelationshipStore,
-} from "../lib/demo_data.ts";
-import * as log from "../lib/log.ts";
-import { verifyBackup } from "../lib/verify.ts";
+} from "../lib/store/demo_data.ts";
+import * as log from "../lib/cli/log.ts";
+import { verifyBackup } from "../lib/verify/verify.ts";
 import {
   directoryArgument,
   EXIT_FAILURE,
@@ -34,9 +34,9 @@ import {
   parseFlags,
   printVerifyReport,
   run,
-} from "../lib/_cli.ts";
-import { openPgliteSession } from "../lib/_pglite_session.ts";
-import { exists } from "../lib/_fs.ts";
+} from "../lib/cli/run.ts";
+import { openPgliteSession } from "../lib/store/pglite_session.ts";
+import { exists } from "../lib/util/fs.ts";
 
 const HELP = `Usage: deno task demo [options]
 

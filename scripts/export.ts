@@ -10,12 +10,12 @@
  * @module
  */
 
-import { DEFAULT_EXPORT_DIR, resolveConfig } from "../lib/config.ts";
+import { DEFAULT_EXPORT_DIR, resolveConfig } from "../lib/store/config.ts";
 import { UsageError } from "../lib/errors.ts";
-import { EXPORT_FORMATS, exportMemories } from "../lib/export.ts";
-import * as log from "../lib/log.ts";
-import type { ExportFormat } from "../lib/records.ts";
-import { EXIT_OK, parseFlags, run } from "../lib/_cli.ts";
+import { EXPORT_FORMATS, exportMemories } from "../lib/backup/export.ts";
+import * as log from "../lib/cli/log.ts";
+import type { ExportFormat } from "../lib/format/records.ts";
+import { EXIT_OK, parseFlags, run } from "../lib/cli/run.ts";
 
 const HELP = `Usage: deno task export [options]
 

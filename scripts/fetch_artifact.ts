@@ -10,13 +10,13 @@
  * @module
  */
 
-import { DEFAULT_DOWNLOADS_DIR } from "../lib/config.ts";
-import { fetchArtifact } from "../lib/fetch_artifact.ts";
+import { DEFAULT_DOWNLOADS_DIR } from "../lib/store/config.ts";
+import { fetchArtifact } from "../lib/github/fetch_artifact.ts";
 import { UsageError } from "../lib/errors.ts";
-import { BACKUP_NAME } from "../lib/format.ts";
-import { githubSettings } from "../lib/github.ts";
-import * as log from "../lib/log.ts";
-import { directoryArgument, EXIT_OK, parseFlags, run } from "../lib/_cli.ts";
+import { BACKUP_NAME } from "../lib/format/layout.ts";
+import { githubSettings } from "../lib/github/client.ts";
+import * as log from "../lib/cli/log.ts";
+import { directoryArgument, EXIT_OK, parseFlags, run } from "../lib/cli/run.ts";
 
 const HELP = `Usage: deno task fetch-artifact [latest|NAME] [options]
 

@@ -11,9 +11,9 @@
  */
 
 import { childArgs, launcherEnv } from "../lib/cli/launcher.ts";
-import * as log from "../lib/log.ts";
-import { shQuote } from "../lib/schedule.ts";
-import { describeError, EXIT_OK, EXIT_USAGE } from "../lib/_cli.ts";
+import * as log from "../lib/cli/log.ts";
+import { shQuote } from "../lib/schedule/schedule.ts";
+import { describeError, EXIT_OK, EXIT_USAGE } from "../lib/cli/run.ts";
 
 /**
  * Prints the child command line.

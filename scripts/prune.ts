@@ -11,15 +11,15 @@
  * @module
  */
 
-import { resolveBackupDir } from "../lib/config.ts";
-import { githubSettings } from "../lib/github.ts";
-import * as log from "../lib/log.ts";
-import { pruneArtifacts, pruneBackups } from "../lib/prune.ts";
+import { resolveBackupDir } from "../lib/store/config.ts";
+import { githubSettings } from "../lib/github/client.ts";
+import * as log from "../lib/cli/log.ts";
+import { pruneArtifacts, pruneBackups } from "../lib/retention/prune.ts";
 import {
   DEFAULT_POLICY,
   type RetentionDecision,
   type RetentionPolicy,
-} from "../lib/retention.ts";
+} from "../lib/retention/policy.ts";
 import {
   directoryArgument,
   EXIT_FAILURE,
@@ -27,8 +27,8 @@ import {
   integerFlag,
   parseFlags,
   run,
-} from "../lib/_cli.ts";
-import { parseMoment } from "../lib/_moment.ts";
+} from "../lib/cli/run.ts";
+import { parseMoment } from "../lib/util/moment.ts";
 
 const HELP = `Usage: deno task prune [options]
 

@@ -12,23 +12,26 @@
  * @module
  */
 
-import { ARTIFACTS_DIR, resolveBackupDir } from "../lib/config.ts";
-import { encryptBackup, parseRecipients } from "../lib/encryption.ts";
+import { ARTIFACTS_DIR, resolveBackupDir } from "../lib/store/config.ts";
+import { encryptBackup, parseRecipients } from "../lib/format/encryption.ts";
 import { BackupError } from "../lib/errors.ts";
-import { BACKUP_NAME, METADATA_FILE } from "../lib/format.ts";
-import * as log from "../lib/log.ts";
-import { BackupMetadataSchema, ChecksumsSchema } from "../lib/records.ts";
-import { summaryMarkdown } from "../lib/summary.ts";
-import { verifyBackup } from "../lib/verify.ts";
+import { BACKUP_NAME, METADATA_FILE } from "../lib/format/layout.ts";
+import * as log from "../lib/cli/log.ts";
+import {
+  BackupMetadataSchema,
+  ChecksumsSchema,
+} from "../lib/format/records.ts";
+import { summaryMarkdown } from "../lib/github/summary.ts";
+import { verifyBackup } from "../lib/verify/verify.ts";
 import {
   directoryArgument,
   EXIT_OK,
   optionalEnv,
   parseFlags,
   run,
-} from "../lib/_cli.ts";
-import { removeQuietly } from "../lib/_fs.ts";
-import { removeOnInterrupt } from "../lib/_interrupt.ts";
+} from "../lib/cli/run.ts";
+import { removeQuietly } from "../lib/util/fs.ts";
+import { removeOnInterrupt } from "../lib/util/interrupt.ts";
 
 const HELP = `Usage: deno task publish [--backup DIR] [--json]
 

@@ -10,23 +10,23 @@
  * @module
  */
 
-import { resolveConfig } from "../lib/config.ts";
-import { loadKeys } from "../lib/encryption.ts";
+import { resolveConfig } from "../lib/store/config.ts";
+import { loadKeys } from "../lib/format/encryption.ts";
 import { UsageError } from "../lib/errors.ts";
-import * as log from "../lib/log.ts";
+import * as log from "../lib/cli/log.ts";
 import {
   restore,
   type RestoreCounts,
   type RestorePreview,
   type RestoreResult,
-} from "../lib/restore.ts";
+} from "../lib/restore/restore.ts";
 import {
   EXIT_FAILURE,
   EXIT_OK,
   optionalEnv,
   parseFlags,
   run,
-} from "../lib/_cli.ts";
+} from "../lib/cli/run.ts";
 
 const HELP = `Usage: deno task restore --source DIR|ZIP [options]
 

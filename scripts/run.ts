@@ -18,8 +18,8 @@
 
 import { launch, launcherEnv } from "../lib/cli/launcher.ts";
 import { COMMANDS } from "../lib/cli/commands.ts";
-import * as log from "../lib/log.ts";
-import { describeError, EXIT_USAGE } from "../lib/_cli.ts";
+import * as log from "../lib/cli/log.ts";
+import { describeError, EXIT_USAGE } from "../lib/cli/run.ts";
 
 const HELP = `Usage: deno task COMMAND [options]
 

@@ -10,10 +10,10 @@
  * @module
  */
 
-import { resolveBackupDir } from "../lib/config.ts";
-import { parseBackupName } from "../lib/format.ts";
-import { githubSettings, listArtifacts } from "../lib/github.ts";
-import * as log from "../lib/log.ts";
+import { resolveBackupDir } from "../lib/store/config.ts";
+import { parseBackupName } from "../lib/format/layout.ts";
+import { githubSettings, listArtifacts } from "../lib/github/client.ts";
+import * as log from "../lib/cli/log.ts";
 import {
   directoryArgument,
   EXIT_FAILURE,
@@ -21,8 +21,8 @@ import {
   optionalEnv,
   parseFlags,
   run,
-} from "../lib/_cli.ts";
-import { parseDuration, parseMoment } from "../lib/_moment.ts";
+} from "../lib/cli/run.ts";
+import { parseDuration, parseMoment } from "../lib/util/moment.ts";
 
 const HELP =
   `Usage: deno task status [--dir DIR | --artifacts] [--max-age 26h] [--now ISO] [--json]

@@ -9,9 +9,9 @@
  * @module
  */
 
-import * as log from "../lib/log.ts";
-import { loadKeys } from "../lib/encryption.ts";
-import { verifyBackup } from "../lib/verify.ts";
+import * as log from "../lib/cli/log.ts";
+import { loadKeys } from "../lib/format/encryption.ts";
+import { verifyBackup } from "../lib/verify/verify.ts";
 import { UsageError } from "../lib/errors.ts";
 import {
   directoryArgument,
@@ -21,7 +21,7 @@ import {
   parseFlags,
   printVerifyReport,
   run,
-} from "../lib/_cli.ts";
+} from "../lib/cli/run.ts";
 
 const HELP = `Usage: deno task verify DIR [--json]
 

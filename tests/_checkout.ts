@@ -8,7 +8,7 @@
  */
 
 import { childArgs } from "../lib/cli/launcher.ts";
-import { ENV_SETTINGS } from "../lib/config.ts";
+import { ENV_SETTINGS } from "../lib/store/config.ts";
 import { ROOT, runCommand, shellEnv } from "./_helpers.ts";
 
 /** A checkout to run commands in. */

@@ -9,10 +9,10 @@
 
 import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
-import { ENV_SETTINGS } from "../lib/config.ts";
-import { BACKUP_NAME, TEMP_PREFIX } from "../lib/format.ts";
-import { parseDatabaseUrl } from "../lib/connection.ts";
-import { openPostgresSession } from "../lib/_pg_session.ts";
+import { ENV_SETTINGS } from "../lib/store/config.ts";
+import { BACKUP_NAME, TEMP_PREFIX } from "../lib/format/layout.ts";
+import { parseDatabaseUrl } from "../lib/store/connection.ts";
+import { openPostgresSession } from "../lib/store/pg_session.ts";
 import { type Checkout, productionArgs } from "./_checkout.ts";
 import { shellEnv } from "./_helpers.ts";
 import {
@@ -21,7 +21,7 @@ import {
   tableDigest,
   type WireDatabase,
 } from "./_db.ts";
-import { seedRelationshipStore } from "../lib/demo_data.ts";
+import { seedRelationshipStore } from "../lib/store/demo_data.ts";
 
 /**
  * Like {@linkcode startWireDatabase}, but the pglite-socket server accepts

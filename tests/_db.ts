@@ -10,10 +10,10 @@
 import { PGlite } from "@electric-sql/pglite";
 import { vector } from "@electric-sql/pglite-pgvector";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
-import { parseDatabaseUrl } from "../lib/connection.ts";
-import { demoMemories, type DemoSize } from "../lib/demo_data.ts";
-import { openPostgresSession } from "../lib/_pg_session.ts";
-import type { SqlSession, TextRow } from "../lib/_sql.ts";
+import { parseDatabaseUrl } from "../lib/store/connection.ts";
+import { demoMemories, type DemoSize } from "../lib/store/demo_data.ts";
+import { openPostgresSession } from "../lib/store/pg_session.ts";
+import type { SqlSession, TextRow } from "../lib/store/sql.ts";
 
 /** A database a test can set up and inspect. */
 export interface TestDatabase {

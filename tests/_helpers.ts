@@ -5,15 +5,15 @@
  * @module
  */
 
-import { type Config, resolveConfig } from "../lib/config.ts";
-import { BACKUP_NAME, EXPORT_FILE } from "../lib/format.ts";
+import { type Config, resolveConfig } from "../lib/store/config.ts";
+import { BACKUP_NAME, EXPORT_FILE } from "../lib/format/layout.ts";
 import {
   type ExportEntry,
   fileChunks,
   readExport,
-} from "../lib/json_reader.ts";
-import { recordFields } from "../lib/_json_scan.ts";
-import type { RawRecord } from "../lib/records.ts";
+} from "../lib/format/json/reader.ts";
+import { recordFields } from "../lib/format/json/scan.ts";
+import type { RawRecord } from "../lib/format/records.ts";
 
 /** The repository root. */
 export const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");

@@ -9,14 +9,14 @@
 
 import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
-import { writeChecksums } from "../lib/checksums.ts";
-import { seededRandom } from "../lib/demo_data.ts";
+import { writeChecksums } from "../lib/format/checksums.ts";
+import { seededRandom } from "../lib/store/demo_data.ts";
 import {
   CHECKSUMS_FILE,
   EXPORT_FILE,
   METADATA_FILE,
   SUMS_FILE,
-} from "../lib/format.ts";
+} from "../lib/format/layout.ts";
 
 /** A PRNG returning floats in [0, 1). */
 export type Rng = () => number;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { backup } from "../lib/backup.ts";
+import { backup } from "../lib/backup/backup.ts";
 import { BackupError, StoreError } from "../lib/errors.ts";
 import {
   BACKUP_NAME,
@@ -8,11 +8,11 @@ import {
   METADATA_FILE,
   SNAPSHOT_FILE,
   TEMP_PREFIX,
-} from "../lib/format.ts";
-import { payloadFromRecord } from "../lib/records.ts";
-import { seedRelationshipStore } from "../lib/demo_data.ts";
-import { LOCK_FILE } from "../lib/_lock.ts";
-import { verifyBackup } from "../lib/verify.ts";
+} from "../lib/format/layout.ts";
+import { payloadFromRecord } from "../lib/format/records.ts";
+import { seedRelationshipStore } from "../lib/store/demo_data.ts";
+import { LOCK_FILE } from "../lib/util/lock.ts";
+import { verifyBackup } from "../lib/verify/verify.ts";
 import {
   openEmbeddedStore,
   seedMemories,

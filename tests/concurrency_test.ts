@@ -10,15 +10,15 @@
  */
 
 import assert from "node:assert/strict";
-import { backup } from "../lib/backup.ts";
-import { parseDatabaseUrl } from "../lib/connection.ts";
+import { backup } from "../lib/backup/backup.ts";
+import { parseDatabaseUrl } from "../lib/store/connection.ts";
 import { BackupError } from "../lib/errors.ts";
-import { LOG_FILE, TEMP_PREFIX } from "../lib/format.ts";
-import { pruneBackups } from "../lib/prune.ts";
-import { DEFAULT_POLICY } from "../lib/retention.ts";
-import { verifyBackup } from "../lib/verify.ts";
-import { LOCK_FILE } from "../lib/_lock.ts";
-import { openPostgresSession } from "../lib/_pg_session.ts";
+import { LOG_FILE, TEMP_PREFIX } from "../lib/format/layout.ts";
+import { pruneBackups } from "../lib/retention/prune.ts";
+import { DEFAULT_POLICY } from "../lib/retention/policy.ts";
+import { verifyBackup } from "../lib/verify/verify.ts";
+import { LOCK_FILE } from "../lib/util/lock.ts";
+import { openPostgresSession } from "../lib/store/pg_session.ts";
 import { makeCheckout } from "./_checkout.ts";
 import {
   listBackups,

@@ -4,7 +4,7 @@ import {
   isLoopback,
   netGrant,
   parseDatabaseUrl,
-} from "../lib/connection.ts";
+} from "../lib/store/connection.ts";
 import { UsageError } from "../lib/errors.ts";
 import { redact, registerSecret } from "../lib/redact.ts";
 import { withTempDir } from "./_helpers.ts";

@@ -24,8 +24,8 @@ import {
   SNAPSHOT_FILE,
   SUMS_FILE,
   TEMP_PREFIX,
-} from "../lib/format.ts";
-import { verifyBackup } from "../lib/verify.ts";
+} from "../lib/format/layout.ts";
+import { verifyBackup } from "../lib/verify/verify.ts";
 import { type Checkout, makeCheckout } from "./_checkout.ts";
 import {
   openEmbeddedStore,

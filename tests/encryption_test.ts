@@ -5,10 +5,10 @@ import {
   generateX25519Identity,
   identityToRecipient,
 } from "age-encryption";
-import { backup, type BackupResult } from "../lib/backup.ts";
-import { hashFile, writeChecksums } from "../lib/checksums.ts";
-import type { Config } from "../lib/config.ts";
-import { seedRelationshipStore } from "../lib/demo_data.ts";
+import { backup, type BackupResult } from "../lib/backup/backup.ts";
+import { hashFile, writeChecksums } from "../lib/format/checksums.ts";
+import type { Config } from "../lib/store/config.ts";
+import { seedRelationshipStore } from "../lib/store/demo_data.ts";
 import {
   AGE_SUFFIX,
   decryptStream,
@@ -18,16 +18,16 @@ import {
   loadKeys,
   openEncrypted,
   parseRecipients,
-} from "../lib/encryption.ts";
+} from "../lib/format/encryption.ts";
 import { UsageError } from "../lib/errors.ts";
 import {
   BACKUP_NAME,
   CHECKSUMS_FILE,
   EXPORT_FILE,
   SUMS_FILE,
-} from "../lib/format.ts";
-import { restore, RestoreError } from "../lib/restore.ts";
-import { verifyBackup } from "../lib/verify.ts";
+} from "../lib/format/layout.ts";
+import { restore, RestoreError } from "../lib/restore/restore.ts";
+import { verifyBackup } from "../lib/verify/verify.ts";
 import { type Checkout, makeCheckout, ownLines } from "./_checkout.ts";
 import { openEmbeddedStore, seedMemories, tableDigest } from "./_db.ts";
 import {

@@ -1,15 +1,22 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { parse } from "csv-parse/sync";
-import { type FileDigest, hashFile, writeChecksums } from "../lib/checksums.ts";
-import { MEMORY_COLUMNS, RELATIONSHIP_COLUMNS } from "../lib/csv_format.ts";
-import { seedRelationshipStore } from "../lib/demo_data.ts";
+import {
+  type FileDigest,
+  hashFile,
+  writeChecksums,
+} from "../lib/format/checksums.ts";
+import {
+  MEMORY_COLUMNS,
+  RELATIONSHIP_COLUMNS,
+} from "../lib/format/csv/columns.ts";
+import { seedRelationshipStore } from "../lib/store/demo_data.ts";
 import { StoreError, UsageError } from "../lib/errors.ts";
-import { exportMemories } from "../lib/export.ts";
-import { heatOf } from "../lib/markdown_format.ts";
-import type { Config } from "../lib/config.ts";
-import type { ExportFormat } from "../lib/records.ts";
-import { verifyBackup } from "../lib/verify.ts";
+import { exportMemories } from "../lib/backup/export.ts";
+import { heatOf } from "../lib/format/markdown/text.ts";
+import type { Config } from "../lib/store/config.ts";
+import type { ExportFormat } from "../lib/format/records.ts";
+import { verifyBackup } from "../lib/verify/verify.ts";
 import { openEmbeddedStore, seedMemories, type TestDatabase } from "./_db.ts";
 import {
   assertRejectsWith,

@@ -12,10 +12,10 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { seedRelationshipStore } from "../lib/demo_data.ts";
-import { LOG_FILE } from "../lib/format.ts";
-import { LOCK_FILE } from "../lib/_lock.ts";
-import { netGrant } from "../lib/connection.ts";
+import { seedRelationshipStore } from "../lib/store/demo_data.ts";
+import { LOG_FILE } from "../lib/format/layout.ts";
+import { LOCK_FILE } from "../lib/util/lock.ts";
+import { netGrant } from "../lib/store/connection.ts";
 import {
   type Checkout,
   makeCheckout,

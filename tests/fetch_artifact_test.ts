@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { backup } from "../lib/backup.ts";
-import { EXPORT_FILE } from "../lib/format.ts";
+import { backup } from "../lib/backup/backup.ts";
+import { EXPORT_FILE } from "../lib/format/layout.ts";
 import { makeCheckout, ownLines } from "./_checkout.ts";
 import { openEmbeddedStore, seedMemories } from "./_db.ts";
 import { startFakeGitHub } from "./_fake_github.ts";

@@ -14,19 +14,23 @@
 
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { backup } from "../lib/backup.ts";
-import type { Config } from "../lib/config.ts";
-import { seedRelationshipStore } from "../lib/demo_data.ts";
+import { backup } from "../lib/backup/backup.ts";
+import type { Config } from "../lib/store/config.ts";
+import { seedRelationshipStore } from "../lib/store/demo_data.ts";
 import { StoreError } from "../lib/errors.ts";
 import {
   CHECKSUMS_FILE,
   EXPORT_FILE,
   METADATA_FILE,
   SNAPSHOT_FILE,
-} from "../lib/format.ts";
-import { restore, RestoreError, type RestoreResult } from "../lib/restore.ts";
-import { SourceError } from "../lib/restore_source.ts";
-import { verifyBackup } from "../lib/verify.ts";
+} from "../lib/format/layout.ts";
+import {
+  restore,
+  RestoreError,
+  type RestoreResult,
+} from "../lib/restore/restore.ts";
+import { SourceError } from "../lib/restore/source.ts";
+import { verifyBackup } from "../lib/verify/verify.ts";
 import { makeCheckout, ownLines, productionArgs } from "./_checkout.ts";
 import {
   seedMemories,

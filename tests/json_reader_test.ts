@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
-import { recordFields } from "../lib/_json_scan.ts";
+import { recordFields } from "../lib/format/json/scan.ts";
 import { VerifyError } from "../lib/errors.ts";
-import { EXPORT_FILE } from "../lib/format.ts";
-import { type ExportEntry, readExport } from "../lib/json_reader.ts";
-import { writeExport } from "../lib/json_writer.ts";
+import { EXPORT_FILE } from "../lib/format/layout.ts";
+import { type ExportEntry, readExport } from "../lib/format/json/reader.ts";
+import { writeExport } from "../lib/format/json/writer.ts";
 import {
   type ExportHeader,
   payloadFromRecord,
   type RawRecord,
   rawRecordLine,
-} from "../lib/records.ts";
+} from "../lib/format/records.ts";
 import { withTempDir } from "./_helpers.ts";
 
 // ---------------------------------------------------------------------------

@@ -1,13 +1,10 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { chromium } from "playwright-core";
-import { exportMemories } from "../lib/export.ts";
-import {
-  GRAPH_LIMIT,
-  MEMORIES_MD,
-  mermaidBlock,
-} from "../lib/markdown_format.ts";
-import { seedRelationshipStore } from "../lib/demo_data.ts";
+import { exportMemories } from "../lib/backup/export.ts";
+import { mermaidBlock } from "../lib/format/markdown/check.ts";
+import { GRAPH_LIMIT, MEMORIES_MD } from "../lib/format/markdown/text.ts";
+import { seedRelationshipStore } from "../lib/store/demo_data.ts";
 import { openEmbeddedStore, seedMemories } from "./_db.ts";
 import { configFrom, ROOT, withTempDir } from "./_helpers.ts";
 

@@ -1,12 +1,16 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { backup, type BackupResult } from "../lib/backup.ts";
-import type { Config } from "../lib/config.ts";
-import { seedRelationshipStore } from "../lib/demo_data.ts";
+import { backup, type BackupResult } from "../lib/backup/backup.ts";
+import type { Config } from "../lib/store/config.ts";
+import { seedRelationshipStore } from "../lib/store/demo_data.ts";
 import { StoreError } from "../lib/errors.ts";
-import { EXPORT_FILE, METADATA_FILE } from "../lib/format.ts";
-import { restore, RestoreError, type RestoreOptions } from "../lib/restore.ts";
-import { SourceError } from "../lib/restore_source.ts";
+import { EXPORT_FILE, METADATA_FILE } from "../lib/format/layout.ts";
+import {
+  restore,
+  RestoreError,
+  type RestoreOptions,
+} from "../lib/restore/restore.ts";
+import { SourceError } from "../lib/restore/source.ts";
 import {
   openEmbeddedStore,
   seedMemories,

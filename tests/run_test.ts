@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { COMMANDS } from "../lib/cli/commands.ts";
-import { METADATA_FILE, TEMP_PREFIX } from "../lib/format.ts";
+import { METADATA_FILE, TEMP_PREFIX } from "../lib/format/layout.ts";
 import {
   type Checkout,
   makeCheckout,

@@ -9,7 +9,7 @@ import {
   systemdUnits,
   withEntry,
   withoutEntry,
-} from "../lib/schedule.ts";
+} from "../lib/schedule/schedule.ts";
 import { UsageError } from "../lib/errors.ts";
 import { ROOT, shellEnv, withTempDir } from "./_helpers.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { BACKUP_NAME, LOG_FILE, TEMP_PREFIX } from "../lib/format.ts";
+import { BACKUP_NAME, LOG_FILE, TEMP_PREFIX } from "../lib/format/layout.ts";
 import { startFakeAuthServer } from "./_fake_pg.ts";
 import {
   openEmbeddedStore,
@@ -17,7 +17,7 @@ import {
 } from "./_checkout.ts";
 import { zipBackup } from "./_zip.ts";
 import { backupsIn } from "./_helpers.ts";
-import { netGrant } from "../lib/connection.ts";
+import { netGrant } from "../lib/store/connection.ts";
 
 function tempsIn(dir: string): string[] {
   try {

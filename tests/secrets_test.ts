@@ -11,8 +11,8 @@
 import assert from "node:assert/strict";
 import { generateIdentity, identityToRecipient } from "age-encryption";
 import { Uint8ArrayReader, Uint8ArrayWriter, ZipReader } from "@zip.js/zip.js";
-import { seedRelationshipStore } from "../lib/demo_data.ts";
-import { LOG_FILE } from "../lib/format.ts";
+import { seedRelationshipStore } from "../lib/store/demo_data.ts";
+import { LOG_FILE } from "../lib/format/layout.ts";
 import { makeCheckout, ownLines } from "./_checkout.ts";
 import { seedMemories, startWireDatabase, type WireDatabase } from "./_db.ts";
 import { backupsIn } from "./_helpers.ts";

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { backup, type BackupResult } from "../lib/backup.ts";
-import { hashFile, writeChecksums } from "../lib/checksums.ts";
-import { seedRelationshipStore } from "../lib/demo_data.ts";
+import { backup, type BackupResult } from "../lib/backup/backup.ts";
+import { hashFile, writeChecksums } from "../lib/format/checksums.ts";
+import { seedRelationshipStore } from "../lib/store/demo_data.ts";
 import { VerifyError } from "../lib/errors.ts";
 import {
   CHECKSUMS_FILE,
@@ -10,8 +10,9 @@ import {
   METADATA_FILE,
   SNAPSHOT_FILE,
   SUMS_FILE,
-} from "../lib/format.ts";
-import { verifyBackup, type VerifyReport } from "../lib/verify.ts";
+} from "../lib/format/layout.ts";
+import { verifyBackup } from "../lib/verify/verify.ts";
+import { type VerifyReport } from "../lib/verify/report.ts";
 import { openEmbeddedStore, seedMemories } from "./_db.ts";
 import {
   assertRejectsWith,

@@ -10,7 +10,7 @@
  */
 
 import type { ParseArgsConfig } from "node:util";
-import { ENV_SETTINGS } from "../config.ts";
+import { ENV_SETTINGS } from "../store/config.ts";
 
 /** Flag definitions, as for `node:util` `parseArgs`. */
 export type Flags = NonNullable<ParseArgsConfig["options"]>;

@@ -32,13 +32,21 @@ import {
   DEFAULT_PGLITE_DIR,
   resolveBackupDir,
   resolveRelationshipStore,
-} from "../config.ts";
-import { certificateGrant, netGrant, parseDatabaseUrl } from "../connection.ts";
+} from "../store/config.ts";
+import {
+  certificateGrant,
+  netGrant,
+  parseDatabaseUrl,
+} from "../store/connection.ts";
 import { UsageError } from "../errors.ts";
-import { exportWorkDir, restoreScratch, restoringCopy } from "../format.ts";
-import { githubApiUrl } from "../github.ts";
-import { DEFAULT_ENV_FILE } from "../schedule.ts";
-import { parentDir } from "../_fs.ts";
+import {
+  exportWorkDir,
+  restoreScratch,
+  restoringCopy,
+} from "../format/layout.ts";
+import { githubApiUrl } from "../github/client.ts";
+import { DEFAULT_ENV_FILE } from "../schedule/schedule.ts";
+import { parentDir } from "../util/fs.ts";
 import { type CommandName, COMMANDS } from "./commands.ts";
 
 /** What one run of a command may touch. */

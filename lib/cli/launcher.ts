@@ -15,7 +15,7 @@
 
 import { isAbsolute, resolve } from "node:path";
 import { UsageError } from "../errors.ts";
-import { optionalEnv, parseFlags } from "../_cli.ts";
+import { optionalEnv, parseFlags } from "./run.ts";
 import {
   type CommandName,
   COMMANDS,

@@ -1,0 +1,295 @@
+/**
+ * Exports the stores in a format for people or tools, from the same store
+ * snapshot and record readers as a backup:
+ *
+ * | format | files |
+ * |---|---|
+ * | `json` | the backup format: `export.json`, `relationships.db` |
+ * | `csv` | `memories.csv`, `relationships.csv` |
+ * | `markdown` | `memories.md` |
+ *
+ * each with `metadata.json`, `checksums.json` and `SHA256SUMS`. The export is
+ * written in a work directory beside the output (`.tmp-NAME`, locked, one
+ * exporter at a time) and moved into place only when complete (and
+ * verified, with `verify: true`); a previous export there is replaced,
+ * anything else is refused.
+ *
+ * @module
+ */
+
+import type { OnProgress } from "../progress.ts";
+import { type Config, DEFAULT_EXPORT_DIR } from "../store/config.ts";
+import { type FileDigest, hashFile } from "../format/checksums.ts";
+import { writeCsv } from "../format/csv/writer.ts";
+import { BackupError, StoreError, UsageError } from "../errors.ts";
+import {
+  BACKUP_NAME,
+  backupName,
+  EXPORT_FILE,
+  exportWorkDir,
+  METADATA_FILE,
+  SNAPSHOT_FILE,
+} from "../format/layout.ts";
+import { writeExport } from "../format/json/writer.ts";
+import { writeMarkdown } from "../format/markdown/writer.ts";
+import { openMemoryStore } from "../store/memory/read.ts";
+import type {
+  BackupMetadata,
+  Checksums,
+  ExportFormat,
+} from "../format/records.ts";
+import {
+  relationshipSourceOf,
+  type StoreSnapshot,
+  withStoreSnapshot,
+} from "../store/snapshot.ts";
+import type { VerifyReport } from "../verify/report.ts";
+import { onInterrupt } from "../util/interrupt.ts";
+import { acquireLock } from "../util/lock.ts";
+import { seal, verifySealed } from "./_seal.ts";
+import { describeFsError, parentDir, removeQuietly } from "../util/fs.ts";
+
+/** The formats `export` writes. */
+export const EXPORT_FORMATS: readonly ExportFormat[] = [
+  "json",
+  "csv",
+  "markdown",
+];
+
+/** What to export, how and where. */
+export interface ExportOptions {
+  /** The stores, table and user filter. */
+  readonly config: Config;
+  /** `json`, `csv` or `markdown`. */
+  readonly format: ExportFormat;
+  /** The output directory (default `./exports/memory`). */
+  readonly output?: string;
+  /** Include the vectors (default `true`; Markdown never shows them). */
+  readonly includeVectors?: boolean;
+  /** Verify before moving into place. */
+  readonly verify?: boolean;
+  /** The clock, for tests. */
+  readonly now?: () => Date;
+  /** Progress messages. */
+  readonly onProgress?: OnProgress | undefined;
+  /** Warnings. */
+  readonly onWarning?: ((message: string) => void) | undefined;
+}
+
+/** A finished export. */
+export interface ExportResult {
+  /** The output directory. */
+  readonly path: string;
+  /** What `metadata.json` says. */
+  readonly metadata: BackupMetadata;
+  /** What `checksums.json` says. */
+  readonly checksums: Checksums;
+  /** Total size in bytes. */
+  readonly bytes: number;
+  /** The verification, with `verify: true`. */
+  readonly verification: VerifyReport | undefined;
+}
+
+type Writer = (dir: string, snapshot: StoreSnapshot) => Promise<{
+  files: Record<string, FileDigest>;
+  memories: number;
+}>;
+
+const WRITERS: Record<ExportFormat, Writer> = {
+  json: async (dir, snapshot) => {
+    const result = await writeExport(
+      `${dir}/${EXPORT_FILE}`,
+      snapshot.header,
+      snapshot.memories(),
+      snapshot.relationships(),
+    );
+    const files: Record<string, FileDigest> = { [EXPORT_FILE]: result.digest };
+    if (snapshot.relationshipsFile) {
+      files[SNAPSHOT_FILE] = await hashFile(snapshot.relationshipsFile);
+    }
+    return { files, memories: result.memories };
+  },
+  csv: writeCsv,
+  markdown: writeMarkdown,
+};
+
+/**
+ * Exports the stores.
+ *
+ * @param options Format, output, vectors, verification.
+ * @returns The export.
+ * @throws {UsageError} When the output path is a file or a directory that is
+ * not a memkeep export.
+ * @throws {BackupError} When it cannot be written or fails verification.
+ * @throws {StoreError} When a store cannot be read.
+ */
+export async function exportMemories(
+  options: ExportOptions,
+): Promise<ExportResult> {
+  const output = (options.output ?? DEFAULT_EXPORT_DIR).replace(/\/+$/, "") ||
+    "/";
+  const startedMs = performance.now();
+  const started = (options.now ?? (() => new Date()))();
+  await checkOutput(output);
+  const work = exportWorkDir(output);
+  const fresh = `${work}/new`;
+  const old = `${work}/old`;
+  try {
+    await Deno.mkdir(work, { recursive: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    throw new BackupError(
+      output,
+      `Cannot write to "${parentDir(output)}": ${describeFsError(error)}`,
+      { cause: error },
+    );
+  }
+  const lock = await acquireLock(work, `export to "${output}"`);
+  using _ = onInterrupt(() => {
+    putBack(output, old);
+    Deno.removeSync(work, { recursive: true });
+  });
+  try {
+    return await exportLocked(options, output, fresh, old, started, startedMs);
+  } finally {
+    putBack(output, old);
+    lock.release();
+    await removeQuietly(work);
+  }
+}
+
+/**
+ * Puts the previous export back when its replacement did not arrive (a
+ * failure or Ctrl-C between the two renames).
+ */
+function putBack(output: string, old: string): void {
+  try {
+    Deno.lstatSync(output);
+  } catch {
+    try {
+      Deno.renameSync(old, output);
+    } catch {
+      // there was no previous export
+    }
+  }
+}
+
+async function exportLocked(
+  options: ExportOptions,
+  output: string,
+  fresh: string,
+  old: string,
+  started: Date,
+  startedMs: number,
+): Promise<ExportResult> {
+  const { config, format } = options;
+  // Left by an export that was killed: the half-written new one goes; an
+  // old one whose replacement never arrived goes back into place.
+  putBack(output, old);
+  await removeQuietly(fresh);
+  await removeQuietly(old);
+  const relationshipSource = await relationshipSourceOf(
+    config,
+    options.onWarning,
+  );
+  const store = await openMemoryStore(config.store);
+  try {
+    await Deno.mkdir(fresh);
+    const copy = format === "json"
+      ? `${fresh}/${SNAPSHOT_FILE}`
+      : `${fresh}/.relationships-snapshot.db`;
+    const written = await withStoreSnapshot(
+      store,
+      relationshipSource,
+      {
+        config,
+        format,
+        includeVectors: format !== "markdown" &&
+          (options.includeVectors ?? true),
+        name: backupName(started),
+        started,
+        relationshipsCopy: copy,
+        onProgress: options.onProgress,
+      },
+      async (snapshot) => ({
+        header: snapshot.header,
+        ...(await WRITERS[format](fresh, snapshot)),
+      }),
+    )
+      .finally(() => store.close());
+    if (format !== "json") await removeQuietly(copy);
+    const { metadata, checksums, bytes } = await seal(
+      fresh,
+      written.header,
+      written.files,
+      startedMs,
+    );
+    const verification = options.verify
+      ? await verifySealed(fresh, "Export")
+      : undefined;
+    let moved = false;
+    try {
+      await Deno.rename(output, old);
+      moved = true;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    await Deno.rename(fresh, output);
+    if (moved) await removeQuietly(old);
+    return { path: output, metadata, checksums, bytes, verification };
+  } catch (error) {
+    if (
+      error instanceof Deno.errors.NotCapable || error instanceof StoreError ||
+      error instanceof BackupError || error instanceof UsageError
+    ) {
+      throw error;
+    }
+    throw new BackupError(
+      output,
+      `Cannot write the export to "${output}": ${describeFsError(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+/** Refuses an output path that is a file, or a directory that is not a memkeep export. */
+async function checkOutput(output: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(output);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  if (!info.isDirectory) {
+    throw new UsageError(
+      "--output",
+      `Cannot export to "${output}": it is a file, not a directory`,
+    );
+  }
+  if (BACKUP_NAME.test(output.slice(output.lastIndexOf("/") + 1))) {
+    throw new UsageError(
+      "--output",
+      `Cannot export to "${output}": it is a backup, and an export never replaces one`,
+    );
+  }
+  const entries = [...Deno.readDirSync(output)].map((e) => e.name);
+  if (entries.length === 0) return;
+  let isExport = false;
+  try {
+    const metadata = JSON.parse(
+      await Deno.readTextFile(`${output}/${METADATA_FILE}`),
+    );
+    isExport = metadata?.tool === "memkeep";
+  } catch {
+    isExport = false;
+  }
+  if (!isExport) {
+    throw new UsageError(
+      "--output",
+      `Cannot export to "${output}": it holds files that are not a memkeep export; choose another directory`,
+    );
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * What a format writer reads: the metadata header and the record streams of
+ * one consistent view of both stores. The store provides it
+ * (`lib/store/snapshot.ts`); a writer never touches a store.
+ *
+ * @module
+ */
+
+import type { ExportHeader, RawRecord } from "./records.ts";
+
+/** How a writer wants the memories. */
+export interface MemoryOrder {
+  /**
+   * Payload keys to group by, e.g. `["client", "project"]`: memories with
+   * none of them come last, then by each key (whitespace-trimmed, named
+   * before missing), then by `created_at` and id; sorted by the store (the
+   * database spills a large sort to disk). Without it, as the table returns
+   * them.
+   */
+  readonly groupBy?: readonly string[];
+  /** Include the vectors (default: as the output does). */
+  readonly includeVectors?: boolean;
+}
+
+/** What a format writer gets. */
+export interface RecordSource {
+  /** The metadata, but for the duration (known only at the end). */
+  readonly header: ExportHeader;
+  /**
+   * The memories, streamed.
+   *
+   * @param options Grouping and vectors.
+   */
+  memories(options?: MemoryOrder): AsyncIterable<RawRecord>;
+  /** The copy of the relationship store, when there is one. */
+  readonly relationshipsFile: string | undefined;
+  /** The rows of `relationships` in the copy. */
+  relationships(): Iterable<RawRecord>;
+}

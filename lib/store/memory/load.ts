@@ -1,0 +1,345 @@
+/**
+ * Loads memory records into a Postgres table for a restore: checks the
+ * target before anything is written (extension, table shape, dimension, id
+ * type, a unique index on `id`), creates a missing table with the backup's
+ * layout, upserts in batches with `INSERT … ON CONFLICT`, and recreates the
+ * backup's indexes on a table it created.
+ *
+ * Counts come from the statements themselves (`RETURNING`), so a dry run in
+ * a rolled-back transaction reports exactly what a real restore does.
+ *
+ * @module
+ */
+
+import { formatTableName, type TableName } from "../config.ts";
+import { errorMessage, quote, StoreError } from "../../errors.ts";
+import { inspectTable, type MemoryTable } from "./read.ts";
+import {
+  type BackupMetadata,
+  payloadFromRecord,
+  type RawRecord,
+} from "../../format/records.ts";
+import { quoteIdent, type SqlSession } from "../sql.ts";
+
+/** What to do with a record whose id is already in the target. */
+export type ConflictMode = "skip" | "update";
+
+/** Per-store outcome of a restore. */
+export interface RestoreCounts {
+  /** Records inserted. */
+  restored: number;
+  /** Records already there (identical, or kept as they were in `skip` mode). */
+  skipped: number;
+  /** Records that replaced a different row with the same key (`update` mode). */
+  updated: number;
+}
+
+/** The checked target table. */
+export interface MemoryTargetPlan {
+  /** Schema and table. */
+  readonly schema: string;
+  /** Table name. */
+  readonly table: string;
+  /** The table as found, or `undefined` when the restore creates it. */
+  readonly existing: MemoryTable | undefined;
+  /** Whether pgvector must be installed first. */
+  readonly createExtension: boolean;
+  /** The id column's type. */
+  readonly idType: string;
+  /** The payload column's type. */
+  readonly payloadType: string;
+  /** The vector dimension of the table (existing or to create). */
+  readonly dims: number | null;
+  /** Whether the backup holds vectors. */
+  readonly withVectors: boolean;
+}
+
+const TYPE_NAME = /^[a-z_][a-z0-9_]*$/;
+export const UUID =
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Checks the target of a restore before anything is written.
+ *
+ * @param session An open session (outside any transaction).
+ * @param name The target table.
+ * @param metadata The verified backup's metadata.
+ * @returns The plan.
+ * @throws {StoreError} When the target cannot take the backup: another
+ * dimension, another shape, no unique index on `id`.
+ */
+export async function planMemoryTarget(
+  session: SqlSession,
+  name: TableName,
+  metadata: BackupMetadata,
+): Promise<MemoryTargetPlan> {
+  const shown = formatTableName(name);
+  const backup = metadata.memories;
+  const ext = await session.query(
+    "select extversion from pg_extension where extname = 'vector'",
+  );
+  const createExtension = ext.length === 0;
+  const qualified = name.schema === undefined
+    ? quoteIdent(name.name)
+    : `${quoteIdent(name.schema)}.${quoteIdent(name.name)}`;
+  const found = createExtension
+    ? []
+    : await session.query("select to_regclass($1)::text", [qualified]);
+  const exists = found[0]?.[0] !== null && found[0]?.[0] !== undefined;
+  const withVectors = metadata.includes_vectors;
+  if (!exists) {
+    if (
+      !TYPE_NAME.test(backup.id_type) ||
+      !["json", "jsonb"].includes(backup.payload_type)
+    ) {
+      throw new StoreError(
+        `Cannot restore: the backup records id type "${backup.id_type}" and payload type "${backup.payload_type}", which memkeep will not create`,
+      );
+    }
+    const schema = name.schema ??
+      (await session.query("select current_schema()"))[0]?.[0] ?? "public";
+    return {
+      schema,
+      table: name.name,
+      existing: undefined,
+      createExtension,
+      idType: backup.id_type,
+      payloadType: backup.payload_type,
+      dims: backup.dims,
+      withVectors,
+    };
+  }
+  const table = await inspectTable(session, name);
+  if (
+    table.dims !== null && backup.dims !== null && table.dims !== backup.dims
+  ) {
+    throw new StoreError(
+      `Cannot restore into "${shown}": its vectors have ${table.dims} dimensions, the backup's have ${backup.dims}`,
+    );
+  }
+  const unique = await session.query(
+    `select 1 from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+      where i.indrelid = $1::regclass and i.indisunique and i.indnatts = 1 and a.attname = 'id'`,
+    [`${quoteIdent(table.schema)}.${quoteIdent(table.table)}`],
+  );
+  if (unique.length === 0) {
+    throw new StoreError(
+      `Cannot restore into "${shown}": its id column has no primary key or unique index to detect duplicates`,
+    );
+  }
+  return {
+    schema: table.schema,
+    table: table.table,
+    existing: table,
+    createExtension: false,
+    idType: table.idType,
+    payloadType: table.payloadType,
+    dims: table.dims ?? backup.dims,
+    withVectors,
+  };
+}
+
+function qualified(plan: MemoryTargetPlan): string {
+  return `${quoteIdent(plan.schema)}.${quoteIdent(plan.table)}`;
+}
+
+/**
+ * Creates what the plan says is missing: the extension and the table. Call
+ * inside the restore's transaction.
+ *
+ * @param session The session, in a transaction.
+ * @param plan The plan.
+ * @throws {StoreError} When pgvector cannot be installed, naming the SQL the
+ * database owner must run.
+ */
+export async function prepareMemoryTarget(
+  session: SqlSession,
+  plan: MemoryTargetPlan,
+): Promise<void> {
+  if (plan.createExtension) {
+    try {
+      await session.query("create extension if not exists vector");
+    } catch (error) {
+      throw new StoreError(
+        `Cannot restore: the "vector" extension is not installed and cannot be created with this login (${
+          (error as Error).message
+        }); ask the database owner to run: CREATE EXTENSION vector;`,
+        { cause: error },
+      );
+    }
+  }
+  if (!plan.existing) {
+    const dims = plan.dims === null ? "" : `(${plan.dims})`;
+    await session.query(
+      `create table ${
+        qualified(plan)
+      } (id ${plan.idType} primary key, vector vector${dims}, payload ${plan.payloadType})`,
+    );
+  }
+}
+
+/** Accumulates memory records and upserts them in batches. */
+export interface MemoryLoader {
+  /** Adds one record; may flush a batch. */
+  add(record: RawRecord): Promise<void>;
+  /** Flushes the last batch and returns the counts. */
+  finish(): Promise<RestoreCounts>;
+}
+
+const BATCH_ROWS = 250;
+const BATCH_CHARS = 8 * 1024 * 1024;
+
+/**
+ * Starts loading memories into the target. Call inside the restore's
+ * transaction, after {@linkcode prepareMemoryTarget}.
+ *
+ * @param session The session, in a transaction.
+ * @param plan The plan.
+ * @param mode `skip` keeps rows already there; `update` replaces their
+ * vector and payload when they differ.
+ * @returns The loader.
+ */
+export function memoryLoader(
+  session: SqlSession,
+  plan: MemoryTargetPlan,
+  mode: ConflictMode,
+): MemoryLoader {
+  const counts: RestoreCounts = { restored: 0, skipped: 0, updated: 0 };
+  const t = qualified(plan);
+  const setVector = plan.withVectors ? "vector = excluded.vector, " : "";
+  const changed = plan.withVectors
+    ? `(${t}.vector, ${t}.payload::jsonb) is distinct from (excluded.vector, excluded.payload::jsonb)`
+    : `${t}.payload::jsonb is distinct from excluded.payload::jsonb`;
+  const onConflict = mode === "skip"
+    ? "on conflict (id) do nothing returning 'inserted'"
+    : `on conflict (id) do update set ${setVector}payload = excluded.payload where ${changed}
+       returning case when xmax = 0 then 'inserted' else 'updated' end`;
+  let params: (string | null)[] = [];
+  /** Records added so far, and how many of them wait in `params`. */
+  let added = 0;
+  let rows = 0;
+  let chars = 0;
+  const flush = async () => {
+    if (rows === 0) return;
+    const values: string[] = [];
+    for (let i = 0; i < rows; i++) {
+      values.push(
+        `($${3 * i + 1}::text, $${3 * i + 2}::text, $${3 * i + 3}::text)`,
+      );
+    }
+    const sql = `insert into ${t} (id, vector, payload)
+      select v.id::${plan.idType}, v.vec::vector, v.payload::${plan.payloadType}
+        from (values ${values.join(", ")}) as v(id, vec, payload)
+      ${onConflict}`;
+    let result;
+    try {
+      result = await session.query(sql, params);
+    } catch (error) {
+      // The batch is refused whole: name its records, so the user can find
+      // the one the server objects to.
+      const first = added - rows + 1;
+      const which = rows === 1
+        ? `memory ${first}, id ${quote(params[0]!, 40)}`
+        : `memories ${first}–${added}, ids ${quote(params[0]!, 40)} to ${
+          quote(params[3 * (rows - 1)]!, 40)
+        }`;
+      throw new StoreError(
+        `Cannot restore into "${plan.schema}.${plan.table}": ${
+          errorMessage(error)
+        } (in ${which})`,
+        { cause: error },
+      );
+    }
+    const inserted = result.filter((r) => r[0] === "inserted").length;
+    counts.restored += inserted;
+    counts.updated += result.length - inserted;
+    counts.skipped += rows - result.length;
+    params = [];
+    rows = 0;
+    chars = 0;
+  };
+  return {
+    async add(record) {
+      const id = JSON.parse(record.get("id")!) as string;
+      const embedding = plan.withVectors ? record.get("embedding") : undefined;
+      const vector = embedding === undefined || embedding === "null"
+        ? null
+        : embedding;
+      const payload = payloadFromRecord(record);
+      params.push(id, vector, payload);
+      added++;
+      rows++;
+      chars += (vector?.length ?? 0) + (payload?.length ?? 0);
+      if (rows >= BATCH_ROWS || chars >= BATCH_CHARS) await flush();
+    },
+    async finish() {
+      await flush();
+      return { ...counts };
+    },
+  };
+}
+
+const SAFE_FUNCTIONS = new Set(["lower", "upper", "coalesce"]);
+
+/**
+ * The backup's index definitions rewritten for the target table, and those
+ * memkeep will not run because they are not plain index definitions.
+ *
+ * @param indexes `CREATE INDEX` statements from the backup's metadata.
+ * @param metadata The backup's metadata (the original table name).
+ * @param plan The target.
+ * @returns Statements to run and statements skipped.
+ */
+export function indexStatements(
+  indexes: readonly string[],
+  metadata: BackupMetadata,
+  plan: MemoryTargetPlan,
+): { run: string[]; skipped: string[] } {
+  const run: string[] = [];
+  const skipped: string[] = [];
+  const shape =
+    /^CREATE (UNIQUE )?INDEX (\S+) ON (ONLY )?(\S+) USING (\w+) \((.+)\)$/;
+  const source = `${metadata.memories.schema}.${metadata.memories.table}`;
+  for (const ddl of indexes) {
+    const m = shape.exec(ddl);
+    if (!m || ddl.includes(";") || ddl.includes("--") || ddl.includes("/*")) {
+      skipped.push(ddl);
+      continue;
+    }
+    const [, unique, name, , on, method, rest] = m as unknown as string[];
+    const calls = [...rest!.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*\(/g)].map((
+      c,
+    ) => c[1]!.toLowerCase());
+    const plain =
+      ["btree", "hash", "gin", "gist", "brin", "hnsw", "ivfflat"].includes(
+        method!,
+      ) &&
+      calls.every((c) => SAFE_FUNCTIONS.has(c) || c === "with") &&
+      /^[\w\s"'.,:()>=\-<+*]+$/.test(rest!);
+    if (!plain || unquote(on!) !== source) {
+      skipped.push(ddl);
+      continue;
+    }
+    if (unique && /^\(?id\)?$/.test(rest!.replace(/\).*$/, "").trim())) {
+      continue; // the primary key
+    }
+    const oldName = unquote(name!);
+    const newName = metadata.memories.table === plan.table
+      ? oldName
+      : (oldName.startsWith(metadata.memories.table)
+        ? plan.table + oldName.slice(metadata.memories.table.length)
+        : `${plan.table}_${oldName}`).slice(0, 63);
+    run.push(
+      `CREATE ${unique ?? ""}INDEX IF NOT EXISTS ${quoteIdent(newName)} ON ${
+        qualified(plan)
+      } USING ${method} (${rest})`,
+    );
+  }
+  return { run, skipped };
+}
+
+function unquote(name: string): string {
+  return name.split(".").map((p) =>
+    p.replace(/^"|"$/g, "").replaceAll('""', '"')
+  ).join(".");
+}

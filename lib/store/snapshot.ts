@@ -1,0 +1,180 @@
+/**
+ * One consistent view of both stores for a format writer: a
+ * `REPEATABLE READ READ ONLY` transaction on the memory table, and a copy of
+ * the SQLite relationship store taken with SQLite's online backup. The
+ * writer gets the metadata header and record streams; the snapshot checks
+ * that the writer wrote exactly as many memories as the snapshot holds.
+ *
+ * @module
+ */
+
+import type { OnProgress } from "../progress.ts";
+import { type Config, formatTableName } from "./config.ts";
+import { BackupError, StoreError } from "../errors.ts";
+import {
+  FORMAT_VERSION,
+  SNAPSHOT_FILE,
+  TOOL_VERSION,
+} from "../format/layout.ts";
+import {
+  countMemories,
+  inSnapshot,
+  inspectTable,
+  type MemoryStore,
+  readMemories,
+} from "./memory/read.ts";
+import type { ExportFormat, ExportHeader } from "../format/records.ts";
+import {
+  readRelationships,
+  type RelationshipSnapshot,
+  snapshotRelationships,
+} from "./relationships/read.ts";
+import { exists } from "../util/fs.ts";
+import type { RecordSource } from "../format/source.ts";
+
+/** What a format writer gets: the store's side of {@linkcode RecordSource}. */
+export type StoreSnapshot = RecordSource;
+
+/** What to snapshot. */
+export interface SnapshotOptions {
+  /** Table, user filter, relationship store. */
+  readonly config: Config;
+  /** The format being written, recorded in the header. */
+  readonly format: ExportFormat;
+  /** Whether the output holds vectors. */
+  readonly includeVectors: boolean;
+  /** The backup or export name. */
+  readonly name: string;
+  /** When it started. */
+  readonly started: Date;
+  /** Where to put the copy of the relationship store. */
+  readonly relationshipsCopy: string;
+  /** Progress messages. */
+  readonly onProgress?: OnProgress | undefined;
+}
+
+/**
+ * Takes the snapshot and hands it to a writer.
+ *
+ * @param store The open memory store.
+ * @param relationshipSource The relationship store to copy, if any (see
+ * {@linkcode relationshipSourceOf}).
+ * @param options What to snapshot.
+ * @param write The format writer; returns how many memories it wrote.
+ * @returns What the writer returns.
+ * @throws {BackupError} When the writer wrote another number of memories
+ * than the snapshot holds.
+ */
+export async function withStoreSnapshot<T extends { memories: number }>(
+  store: MemoryStore,
+  relationshipSource: string | undefined,
+  options: SnapshotOptions,
+  write: (snapshot: StoreSnapshot) => Promise<T>,
+): Promise<T> {
+  const { config } = options;
+  const progress = options.onProgress ?? (() => {});
+  return await inSnapshot(store.session, async () => {
+    const table = await inspectTable(store.session, config.table);
+    const count = await countMemories(store.session, table, {
+      userId: config.userId,
+    });
+    let relationships: RelationshipSnapshot | undefined;
+    if (relationshipSource !== undefined) {
+      progress({ what: "copying relationship store" });
+      relationships = await snapshotRelationships(
+        relationshipSource,
+        options.relationshipsCopy,
+      );
+    }
+    const header: ExportHeader = {
+      tool: "memkeep",
+      tool_version: TOOL_VERSION,
+      format: options.format,
+      format_version: FORMAT_VERSION,
+      backup_name: options.name,
+      created_at: options.started.toISOString(),
+      user_id: config.userId ?? null,
+      includes_vectors: options.includeVectors,
+      memory_count: count,
+      relationship_count: relationships?.count ?? 0,
+      memories: {
+        schema: table.schema,
+        table: table.table,
+        id_type: table.idType,
+        vector_type: table.vectorType,
+        payload_type: table.payloadType,
+        dims: table.dims,
+        pgvector_version: table.pgvectorVersion,
+        indexes: table.indexes,
+        source: store.source,
+      },
+      relationships: {
+        source: relationshipSource ?? null,
+        snapshot: relationships && options.format === "json"
+          ? SNAPSHOT_FILE
+          : null,
+        tables: relationships?.tables ?? {},
+      },
+    };
+    let n = 0;
+    let bytes = 0;
+    const snapshot: StoreSnapshot = {
+      header,
+      memories: (o = {}) => {
+        const records = readMemories(store.session, table, {
+          userId: config.userId,
+          includeVectors: o.includeVectors ?? options.includeVectors,
+          ...(o.groupBy ? { groupBy: o.groupBy } : {}),
+        });
+        return (async function* () {
+          for await (const record of records) {
+            for (const value of record.values()) bytes += value.length;
+            if (++n % 1000 === 0) {
+              progress({ what: "memories", done: n, total: count, bytes });
+            }
+            yield record;
+          }
+        })();
+      },
+      relationshipsFile: relationships ? options.relationshipsCopy : undefined,
+      relationships: () =>
+        relationships ? readRelationships(options.relationshipsCopy) : [],
+    };
+    const result = await write(snapshot);
+    if (result.memories !== count) {
+      throw new BackupError(
+        options.name,
+        `Cannot back up: wrote ${result.memories} memories but the snapshot of ${
+          formatTableName(config.table)
+        } holds ${count}`,
+      );
+    }
+    return result;
+  });
+}
+
+/**
+ * The relationship store to copy: the configured path, or nothing (with a
+ * warning) when the default path does not exist.
+ *
+ * @param config The settings.
+ * @param onWarning Receives the warning.
+ * @returns The path, or `undefined`.
+ * @throws {StoreError} When a configured store does not exist.
+ */
+export async function relationshipSourceOf(
+  config: Config,
+  onWarning: ((message: string) => void) | undefined,
+): Promise<string | undefined> {
+  const { path, explicit } = config.relationships;
+  if (await exists(path)) return path;
+  if (explicit) {
+    throw new StoreError(
+      `Cannot back up: relationship store "${path}" (RELATIONSHIPS_DB) does not exist`,
+    );
+  }
+  onWarning?.(
+    `no relationship store at "${path}": backing up memories only (set RELATIONSHIPS_DB to include one)`,
+  );
+  return undefined;
+}

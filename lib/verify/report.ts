@@ -1,0 +1,46 @@
+/**
+ * What {@linkcode verifyBackup} reports and takes.
+ *
+ * @module
+ */
+
+import type { OnProgress } from "../progress.ts";
+import { type BackupMetadata } from "../format/records.ts";
+import { type Keys } from "../format/encryption.ts";
+import type { ExportChecks } from "../format/json/check.ts";
+import type { VerifyCheck, VerifyProblem } from "../format/check.ts";
+
+/** The outcome of {@linkcode verifyBackup}. */
+export interface VerifyReport {
+  /** The backup directory. */
+  readonly dir: string;
+  /** Whether every check passed. */
+  readonly ok: boolean;
+  /** Every check, in order. */
+  readonly checks: VerifyCheck[];
+  /** The first problem of the first failed check. */
+  readonly problem: VerifyProblem | undefined;
+  /** The metadata, when it is valid. */
+  readonly metadata: BackupMetadata | undefined;
+  /** Memory records read. */
+  readonly memories: number;
+  /** Relationship records read. */
+  readonly relationships: number;
+  /** Whether the backup is encrypted. */
+  readonly encrypted: boolean;
+  /** Whether its contents were checked (always, unless encrypted and no key). */
+  readonly contentsVerified: boolean;
+}
+
+/** Options for {@linkcode verifyBackup}. */
+export interface VerifyOptions {
+  /** Called as records are read. */
+  readonly onProgress?: OnProgress | undefined;
+  /** Keys to check an encrypted backup's contents. */
+  readonly keys?: Keys | undefined;
+  /**
+   * The checks of `export.json`, already made by reading the file back as it
+   * was written ({@linkcode checkExport}); it is not read again.
+   */
+  readonly exportChecked?: ExportChecks | undefined;
+}
