@@ -193,7 +193,8 @@ function memkeep(
  * Runs the benchmark.
  *
  * @param argv Command-line arguments.
- * @returns The exit code: 0, or 1 when a target was missed.
+ * @returns The exit code: 0, or 1 when a target was missed (unless
+ * `--ignore-targets`).
  */
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -204,6 +205,9 @@ export async function main(argv: string[]): Promise<number> {
       relationships: { type: "string", default: "1245" },
       scales: { type: "string", default: "0.25,0.5,1,2" },
       json: { type: "boolean", default: false },
+      // For a smoke run at a size where the targets mean nothing: they are
+      // still reported, but a missed one does not fail the run.
+      "ignore-targets": { type: "boolean", default: false },
     },
   });
   const memories = Number(values.memories);
@@ -469,8 +473,9 @@ export async function main(argv: string[]): Promise<number> {
       );
     }
   }
-  return rows.every((r) => r.met !== false) &&
-      (memoryGrowth === null || memoryGrowth <= 1.2)
+  return values["ignore-targets"] ||
+      rows.every((r) => r.met !== false) &&
+        (memoryGrowth === null || memoryGrowth <= 1.2)
     ? 0
     : 1;
 }

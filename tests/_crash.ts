@@ -8,7 +8,6 @@
  */
 
 import { createHash } from "node:crypto";
-import { DatabaseSync } from "node:sqlite";
 import { ENV_SETTINGS } from "../lib/store/config.ts";
 import { BACKUP_NAME, TEMP_PREFIX } from "../lib/format/layout.ts";
 import { parseDatabaseUrl } from "../lib/store/connection.ts";
@@ -352,47 +351,6 @@ export async function wireTableDigest(
   } finally {
     await session.close();
   }
-}
-
-/**
- * A digest of every row of every table (and the schema) of a SQLite file,
- * opened the way the assistant opens it: a hot journal or WAL left by a
- * killed writer is recovered first.
- *
- * @param path The SQLite file.
- * @returns A SHA-256 over the schema and the rows in rowid order.
- */
-export function sqliteDigest(path: string): string {
-  const db = new DatabaseSync(path);
-  const hash = createHash("sha256");
-  const text = (row: unknown) =>
-    JSON.stringify(
-      row,
-      (_, v) =>
-        typeof v === "bigint"
-          ? `${v}n`
-          : v instanceof Uint8Array
-          ? `x'${[...v].map((b) => b.toString(16).padStart(2, "0")).join("")}'`
-          : v,
-    );
-  try {
-    const schema = db.prepare(
-      "select type, name, tbl_name, sql from sqlite_schema order by type, name",
-    ).all() as { type: string; name: string }[];
-    hash.update(text(schema));
-    for (const { type, name } of schema) {
-      if (type !== "table") continue;
-      const rows = db.prepare(
-        `select * from "${name.replaceAll('"', '""')}" order by rowid`,
-      );
-      rows.setReadBigInts(true);
-      hash.update(`${name}\n`);
-      for (const row of rows.iterate()) hash.update(text(row) + "\n");
-    }
-  } finally {
-    db.close();
-  }
-  return hash.digest("hex");
 }
 
 /**

@@ -5,8 +5,22 @@
  * @module
  */
 
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { DatabaseSync } from "node:sqlite";
 import { type Config, resolveConfig } from "../lib/store/config.ts";
-import { BACKUP_NAME, EXPORT_FILE } from "../lib/format/layout.ts";
+import {
+  type FileDigest,
+  hashFile,
+  writeChecksums,
+} from "../lib/format/checksums.ts";
+import {
+  BACKUP_NAME,
+  CHECKSUMS_FILE,
+  EXPORT_FILE,
+  METADATA_FILE,
+  SUMS_FILE,
+} from "../lib/format/layout.ts";
 import {
   type ExportEntry,
   fileChunks,
@@ -210,4 +224,103 @@ export function backupsIn(dir: string): string[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * Copies a directory (recursively) to a new path.
+ *
+ * @param from The directory.
+ * @param to Where the copy goes; it must not exist.
+ */
+export async function copyDir(from: string, to: string): Promise<void> {
+  const copy = await runCommand("cp", ["-r", from, to]);
+  if (copy.code !== 0) throw new Error(`cp -r ${from} ${to}: ${copy.stderr}`);
+}
+
+/**
+ * Writes a backup's `export.json` and `metadata.json` and seals it again with
+ * fresh `checksums.json` and `SHA256SUMS`, written by memkeep's own
+ * {@linkcode writeChecksums}, as a careful attacker would, so that the
+ * parser, not the checksum check, meets the hostile bytes.
+ *
+ * @param dir The backup directory (holding the other files already).
+ * @param files New content of `export.json` and `metadata.json`.
+ */
+export async function reseal(
+  dir: string,
+  files: { exportBytes?: Uint8Array; metadataBytes?: Uint8Array } = {},
+): Promise<void> {
+  if (files.exportBytes) {
+    await Deno.writeFile(`${dir}/${EXPORT_FILE}`, files.exportBytes);
+  }
+  if (files.metadataBytes) {
+    await Deno.writeFile(`${dir}/${METADATA_FILE}`, files.metadataBytes);
+  }
+  for (const name of [CHECKSUMS_FILE, SUMS_FILE]) {
+    await Deno.remove(`${dir}/${name}`).catch(() => {});
+  }
+  const digests: Record<string, FileDigest> = {};
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.isFile) {
+      digests[entry.name] = await hashFile(`${dir}/${entry.name}`);
+    }
+  }
+  await writeChecksums(dir, digests);
+}
+
+/**
+ * A digest of every row of every table (and the schema) of a SQLite file,
+ * opened the way the assistant opens it: a hot journal or WAL left by a
+ * killed writer is recovered first.
+ *
+ * @param path The SQLite file.
+ * @returns A SHA-256 over the schema and the rows in rowid order.
+ */
+export function sqliteDigest(path: string): string {
+  const db = new DatabaseSync(path);
+  const hash = createHash("sha256");
+  const text = (row: unknown) =>
+    JSON.stringify(
+      row,
+      (_, v) =>
+        typeof v === "bigint"
+          ? `${v}n`
+          : typeof v === "number" && !Number.isFinite(v)
+          ? `${v}`
+          : v instanceof Uint8Array
+          ? `x'${[...v].map((b) => b.toString(16).padStart(2, "0")).join("")}'`
+          : v,
+    );
+  try {
+    const schema = db.prepare(
+      "select type, name, tbl_name, sql from sqlite_schema order by type, name",
+    ).all() as { type: string; name: string }[];
+    hash.update(text(schema));
+    for (const { type, name } of schema) {
+      if (type !== "table") continue;
+      const rows = db.prepare(
+        `select * from "${name.replaceAll('"', '""')}" order by rowid`,
+      );
+      rows.setReadBigInts(true);
+      hash.update(`${name}\n`);
+      for (const row of rows.iterate()) hash.update(text(row) + "\n");
+    }
+  } finally {
+    db.close();
+  }
+  return hash.digest("hex");
+}
+
+/**
+ * Asserts that a backup verified, naming the first problem when it did not.
+ *
+ * @param report What `verifyBackup` returned.
+ */
+export function assertValid(
+  report: { ok: boolean; problem?: unknown },
+): void {
+  assert.ok(
+    report.ok,
+    `the backup is not valid: ${JSON.stringify(report.problem)}`,
+  );
 }

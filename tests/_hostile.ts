@@ -7,16 +7,8 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
-import { writeChecksums } from "../lib/format/checksums.ts";
 import { seededRandom } from "../lib/store/demo_data.ts";
-import {
-  CHECKSUMS_FILE,
-  EXPORT_FILE,
-  METADATA_FILE,
-  SUMS_FILE,
-} from "../lib/format/layout.ts";
 
 /** A PRNG returning floats in [0, 1). */
 export type Rng = () => number;
@@ -302,78 +294,6 @@ export function relationshipDdl(path: string): string[] {
   } finally {
     db.close();
   }
-}
-
-function jsonable(_key: string, value: unknown): unknown {
-  if (typeof value === "bigint") return `${value}n`;
-  if (value instanceof Uint8Array) return { blob: [...value] };
-  if (typeof value === "number" && !Number.isFinite(value)) {
-    return `${value}`;
-  }
-  return value;
-}
-
-/**
- * A digest of a SQLite file's schema and every row of every table, to prove
- * it did not change.
- *
- * @param path The file.
- * @returns Hex SHA-256.
- */
-export function sqliteDigest(path: string): string {
-  const db = new DatabaseSync(path, { readOnly: true });
-  try {
-    const hash = createHash("sha256");
-    const schema = db.prepare(
-      "select type, name, tbl_name, sql from sqlite_schema order by type, name",
-    ).all() as { type: string; name: string }[];
-    hash.update(JSON.stringify(schema));
-    for (const { type, name } of schema) {
-      if (type !== "table" || name.startsWith("sqlite_")) continue;
-      const statement = db.prepare(
-        `select * from "${name.replaceAll('"', '""')}" order by rowid`,
-      );
-      statement.setReadBigInts(true);
-      hash.update(JSON.stringify(statement.all(), jsonable));
-    }
-    return hash.digest("hex");
-  } finally {
-    db.close();
-  }
-}
-
-/**
- * Writes a backup's `export.json` and `metadata.json` and seals it again with
- * fresh `checksums.json` and `SHA256SUMS`, written by memkeep's own
- * {@linkcode writeChecksums}, as a careful attacker would, so that the
- * parser, not the checksum check, meets the hostile bytes.
- *
- * @param dir The backup directory (holding the other files already).
- * @param files New content of `export.json` and `metadata.json`.
- */
-export async function reseal(
-  dir: string,
-  files: { exportBytes?: Uint8Array; metadataBytes?: Uint8Array },
-): Promise<void> {
-  if (files.exportBytes) {
-    await Deno.writeFile(`${dir}/${EXPORT_FILE}`, files.exportBytes);
-  }
-  if (files.metadataBytes) {
-    await Deno.writeFile(`${dir}/${METADATA_FILE}`, files.metadataBytes);
-  }
-  for (const name of [CHECKSUMS_FILE, SUMS_FILE]) {
-    await Deno.remove(`${dir}/${name}`).catch(() => {});
-  }
-  const digests: Record<string, { sha256: string; bytes: number }> = {};
-  for await (const entry of Deno.readDir(dir)) {
-    if (!entry.isFile) continue;
-    const bytes = await Deno.readFile(`${dir}/${entry.name}`);
-    digests[entry.name] = {
-      sha256: createHash("sha256").update(bytes).digest("hex"),
-      bytes: bytes.length,
-    };
-  }
-  await writeChecksums(dir, digests);
 }
 
 /** `metadata.json` as a plain object. */

@@ -22,6 +22,7 @@ import {
 } from "./_db.ts";
 import {
   assertRejectsWith,
+  assertValid,
   configFrom,
   float32Bytes,
   memoryRecords,
@@ -182,7 +183,7 @@ Deno.test("backup() of the embedded store keeps vectors bit-exact and payloads e
       null,
       "no relationship store: metadata says so",
     );
-    assert.ok((await verifyBackup(result.path)).ok);
+    assertValid(await verifyBackup(result.path));
 
     const text = await Deno.readTextFile(`${result.path}/${EXPORT_FILE}`);
     assert.ok(
@@ -280,7 +281,7 @@ Deno.test("backup() with a user filter, without vectors, and of an empty table",
           const records = await memoryRecords(result.path);
           assert.equal(records.length, 50);
           assert.ok(records.every((r) => !r.has("embedding")));
-          assert.ok((await verifyBackup(result.path)).ok);
+          assertValid(await verifyBackup(result.path));
         },
       );
 
@@ -296,7 +297,7 @@ Deno.test("backup() with a user filter, without vectors, and of an empty table",
           });
           assert.equal(result.metadata.memory_count, 0);
           assert.equal(result.metadata.memories.id_type, "text");
-          assert.ok((await verifyBackup(result.path)).ok);
+          assertValid(await verifyBackup(result.path));
         },
       );
     });
@@ -347,7 +348,7 @@ Deno.test("backup() copies a live WAL-mode relationship store with every table",
         "delete",
         "the snapshot is one self-contained file",
       );
-      assert.ok((await verifyBackup(result.path)).ok);
+      assertValid(await verifyBackup(result.path));
     } finally {
       live.close();
     }

@@ -42,12 +42,12 @@ import {
   messages,
   seedStores,
   spawnScript,
-  sqliteDigest,
   startCountingProxy,
   startSharedDatabase,
   tick,
   wireTableDigest,
 } from "./_crash.ts";
+import { sqliteDigest } from "./_helpers.ts";
 
 /** About 18 MB of export.json: a backup takes about a second. */
 const BIG = { memories: 1200, dims: 1536 };

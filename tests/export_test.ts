@@ -2,11 +2,6 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { parse } from "csv-parse/sync";
 import {
-  type FileDigest,
-  hashFile,
-  writeChecksums,
-} from "../lib/format/checksums.ts";
-import {
   MEMORY_COLUMNS,
   RELATIONSHIP_COLUMNS,
 } from "../lib/format/csv/columns.ts";
@@ -20,8 +15,11 @@ import { verifyBackup } from "../lib/verify/verify.ts";
 import { openEmbeddedStore, seedMemories, type TestDatabase } from "./_db.ts";
 import {
   assertRejectsWith,
+  assertValid,
   configFrom,
+  copyDir,
   memoryRecords,
+  reseal,
   runCommand,
   withTempDir,
 } from "./_helpers.ts";
@@ -201,24 +199,6 @@ async function pythonCsvRows(path: string): Promise<string[][]> {
   const out = await runCommand("python3", ["-c", script, path]);
   assert.equal(out.code, 0, out.stderr);
   return JSON.parse(out.stdout);
-}
-
-async function copyDir(from: string, to: string) {
-  await Deno.mkdir(to);
-  for await (const e of Deno.readDir(from)) {
-    await Deno.copyFile(`${from}/${e.name}`, `${to}/${e.name}`);
-  }
-}
-
-/** Rewrites checksums.json and SHA256SUMS for the files as they are now. */
-async function reseal(dir: string) {
-  await Deno.remove(`${dir}/checksums.json`);
-  await Deno.remove(`${dir}/SHA256SUMS`);
-  const files: Record<string, FileDigest> = {};
-  for (const name of await listDir(dir)) {
-    files[name] = await hashFile(`${dir}/${name}`);
-  }
-  await writeChecksums(dir, files);
 }
 
 /** One memory of `memories.md` as a CommonMark reader sees it. */
@@ -513,7 +493,7 @@ Deno.test("exportMemories() writes CSV that csv-parse and Python's csv module re
         const metadata = await readMetadata(output);
         assert.equal(metadata.memory_count, 0);
         assert.equal(metadata.relationship_count, 0);
-        assert.ok((await verifyBackup(output)).ok);
+        assertValid(await verifyBackup(output));
       });
     },
   );
@@ -535,7 +515,7 @@ Deno.test("exportMemories() leaves vectors out with includeVectors: false and on
       assert.equal(rows.length, TOTAL);
       assert.ok(rows.every((r) => r.length === MEMORY_COLUMNS.length));
       assert.equal((await readMetadata(output)).includes_vectors, false);
-      assert.ok((await verifyBackup(output)).ok);
+      assertValid(await verifyBackup(output));
     });
     await t.step(
       "json without vectors has no embedding in any record",
@@ -984,13 +964,41 @@ Deno.test("verifyBackup() rejects CSV and Markdown exports that were changed", a
         await reseal(dir);
         const report = await verifyBackup(dir);
         assert.equal(report.ok, false);
-        assert.ok(report.checks.find((c) => c.name === "checksums")!.ok);
+        assert.ok(
+          report.checks.find((c) => c.name === "checksums")!.ok,
+          JSON.stringify(report.checks.find((c) => c.name === "checksums")),
+        );
         const memories = report.checks.find((c) => c.name === "memories")!;
         assert.equal(memories.ok, false);
         assert.deepEqual(memories.problem, {
           file: "memories.csv",
           reason: `holds ${TOTAL - 1} memories, metadata.json says ${TOTAL}`,
         });
+      },
+    );
+
+    await t.step(
+      "memories.csv with an embedding value beyond a 32-bit float and the checksums recomputed",
+      async () => {
+        const dir = await copyOf(csv);
+        const path = `${dir}/memories.csv`;
+        const text = await Deno.readTextFile(path);
+        // The first vector's first value, in the first row's last cell.
+        const edited = text.replace(/"\[-?[0-9.e-]+,/, '"[1e39,');
+        assert.notEqual(edited, text);
+        await Deno.writeTextFile(path, edited);
+        await reseal(dir);
+        const report = await verifyBackup(dir);
+        assert.equal(report.ok, false, "a float32 overflow passed the check");
+        assert.ok(
+          report.checks.find((c) => c.name === "checksums")!.ok,
+          JSON.stringify(report.checks.find((c) => c.name === "checksums")),
+        );
+        assert.equal(report.problem?.file, "memories.csv");
+        assert.match(
+          report.problem!.reason,
+          /embedding\[0\] is 1e\+39, beyond the range of a vector's 32-bit floats/,
+        );
       },
     );
 
@@ -1009,7 +1017,10 @@ Deno.test("verifyBackup() rejects CSV and Markdown exports that were changed", a
         await reseal(dir);
         const report = await verifyBackup(dir);
         assert.equal(report.ok, false);
-        assert.ok(report.checks.find((c) => c.name === "checksums")!.ok);
+        assert.ok(
+          report.checks.find((c) => c.name === "checksums")!.ok,
+          JSON.stringify(report.checks.find((c) => c.name === "checksums")),
+        );
         const memories = report.checks.find((c) => c.name === "memories")!;
         assert.equal(memories.ok, false);
         assert.equal(
@@ -1061,7 +1072,7 @@ Deno.test("exportMemories() replaces its previous export and refuses any other o
           "metadata.json",
         ]);
         assert.deepEqual(await listDir(exports), ["memory"]);
-        assert.ok((await verifyBackup(output)).ok);
+        assertValid(await verifyBackup(output));
       },
     );
 
@@ -1168,7 +1179,7 @@ Deno.test("exportMemories() replaces its previous export and refuses any other o
         );
         assert.equal(error.setting, "--output");
         assert.equal(await Deno.readTextFile(`${backup}/SHA256SUMS`), sums);
-        assert.ok((await verifyBackup(backup)).ok);
+        assertValid(await verifyBackup(backup));
         assert.deepEqual(await listDir(backups), ["memory_20261123_020000"]);
       },
     );

@@ -56,10 +56,9 @@ import {
   pick,
   relationshipDdl,
   relationshipRows,
-  reseal,
-  sqliteDigest,
   withHeader,
 } from "./_hostile.ts";
+import { reseal, sqliteDigest } from "./_helpers.ts";
 import { zipBackup } from "./_zip.ts";
 
 const MEMORIES = 6;

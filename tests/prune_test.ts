@@ -14,7 +14,7 @@ import {
 import { makeCheckout, ownLines } from "./_checkout.ts";
 import { openEmbeddedStore, seedMemories } from "./_db.ts";
 import { type FakeGitHub, startFakeGitHub } from "./_fake_github.ts";
-import { configFrom, withTempDir } from "./_helpers.ts";
+import { configFrom, copyDir, withTempDir } from "./_helpers.ts";
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -82,13 +82,6 @@ async function makeRealBackup(work: string): Promise<string> {
   });
   assert.equal(result.name, NEWEST);
   return result.path;
-}
-
-async function copyDir(from: string, to: string): Promise<void> {
-  await Deno.mkdir(to);
-  for await (const entry of Deno.readDir(from)) {
-    await Deno.copyFile(`${from}/${entry.name}`, `${to}/${entry.name}`);
-  }
 }
 
 /**

@@ -17,6 +17,7 @@ import { openEmbeddedStore, seedMemories } from "./_db.ts";
 import {
   assertRejectsWith,
   configFrom,
+  copyDir,
   runCommand,
   withTempDir,
 } from "./_helpers.ts";
@@ -41,13 +42,6 @@ async function makeBackup(dir: string): Promise<BackupResult> {
   return await backup({
     config: { ...config, store: { kind: "pglite", dataDir: `${dir}/pglite` } },
   });
-}
-
-async function copyDir(from: string, to: string): Promise<void> {
-  await Deno.mkdir(to);
-  for await (const entry of Deno.readDir(from)) {
-    await Deno.copyFile(`${from}/${entry.name}`, `${to}/${entry.name}`);
-  }
 }
 
 async function editLines(

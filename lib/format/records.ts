@@ -66,6 +66,14 @@ export function payloadFromRecord(record: RawRecord): string | null {
   return `{${lifted.join(",")}}`;
 }
 
+/** A uuid in any case, as Postgres accepts one for a `uuid` column. */
+export const UUID =
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A uuid as Postgres writes one (`id::text`): lowercase. */
+export const CANONICAL_UUID =
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /** A memory: one row of the mem0 table. */
 export const MemoryRecordSchema = z.object({
   /** The row id as text. */
@@ -211,4 +219,35 @@ export function firstIssue(error: z.ZodError): string {
   const path = issue.path.map(String).join(".");
   // Keys (and zod's quotes of them) come from the file: keep it one line.
   return oneLine(path === "" ? issue.message : `${path}: ${issue.message}`);
+}
+
+/**
+ * Why an embedding cannot be a row of the memory table's vector column, or
+ * `undefined` when it can: the declared length, and every value a finite
+ * number within a 32-bit float's range. One rule for every format's check.
+ *
+ * @param embedding The embedding's values.
+ * @param dims The declared dimension, or `null` when undeclared.
+ * @returns The reason, naming the first bad value.
+ */
+export function vectorProblem(
+  embedding: readonly unknown[],
+  dims: number | null,
+): string | undefined {
+  if (dims !== null && embedding.length !== dims) {
+    return `embedding has ${embedding.length} numbers, expected ${dims}`;
+  }
+  for (let i = 0; i < embedding.length; i++) {
+    const x = embedding[i];
+    if (typeof x !== "number" || !Number.isFinite(x)) {
+      const shown = typeof x === "number"
+        ? String(x)
+        : oneLine(JSON.stringify(x) ?? String(x), 80);
+      return `embedding[${i}] is ${shown}, not a finite number`;
+    }
+    if (!Number.isFinite(Math.fround(x))) {
+      return `embedding[${i}] is ${x}, beyond the range of a vector's 32-bit floats`;
+    }
+  }
+  return undefined;
 }

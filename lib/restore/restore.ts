@@ -30,8 +30,8 @@ import {
   planMemoryTarget,
   prepareMemoryTarget,
   type RestoreCounts,
-  UUID,
 } from "../store/memory/load.ts";
+import { UUID } from "../format/records.ts";
 import { openMemoryStore } from "../store/memory/read.ts";
 import type { BackupMetadata } from "../format/records.ts";
 import {

@@ -8,7 +8,7 @@
 import { PGlite } from "@electric-sql/pglite";
 import { vector } from "@electric-sql/pglite-pgvector";
 import { oneLine, StoreError } from "../errors.ts";
-import { describeFsError } from "../util/fs.ts";
+import { describeFsError, exists } from "../util/fs.ts";
 import type { SqlSession, TextRow } from "./sql.ts";
 
 /**
@@ -71,14 +71,4 @@ export async function openPgliteSession(
       await db.close();
     },
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }

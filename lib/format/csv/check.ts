@@ -9,7 +9,7 @@
 
 import { Readable } from "node:stream";
 import { parse } from "csv-parse";
-import type { BackupMetadata } from "../records.ts";
+import { type BackupMetadata, vectorProblem } from "../records.ts";
 import type { VerifyCheck } from "../check.ts";
 import type { BackupView } from "../view.ts";
 import {
@@ -76,13 +76,8 @@ export async function checkCsv(
           return "embedding is not a JSON array";
         }
         if (!Array.isArray(vector)) return "embedding is not a JSON array";
-        const dims = metadata.memories.dims;
-        if (
-          dims !== null && vector.length !== dims
-        ) return `embedding has ${vector.length} numbers, expected ${dims}`;
-        if (
-          !vector.every((x) => typeof x === "number" && Number.isFinite(x))
-        ) return "embedding holds a non-finite value";
+        const problem = vectorProblem(vector, metadata.memories.dims);
+        if (problem) return problem;
       }
       return undefined;
     },

@@ -9,15 +9,17 @@
 
 import type { OnProgress } from "../../progress.ts";
 import { createHash } from "node:crypto";
-import { oneLine, quote, VerifyError } from "../../errors.ts";
+import { quote, VerifyError } from "../../errors.ts";
 import { EXPORT_FILE } from "../layout.ts";
 import { readExport } from "./reader.ts";
 import {
   type BackupMetadata,
+  CANONICAL_UUID,
   firstIssue,
   LIFTED_KEYS,
   MemoryRecordSchema,
   RelationshipRecordSchema,
+  vectorProblem,
 } from "../records.ts";
 import { taggedValueProblem } from "../sqlite_values.ts";
 import type { VerifyCheck, VerifyProblem } from "../check.ts";
@@ -73,22 +75,7 @@ export function memoryRecordProblem(
   if (!("embedding" in value)) return "has no embedding";
   if (embedding === null) return undefined;
   if (!Array.isArray(embedding)) return "embedding is not an array";
-  if (dims !== null && embedding.length !== dims) {
-    return `embedding has ${embedding.length} numbers, expected ${dims}`;
-  }
-  for (let i = 0; i < embedding.length; i++) {
-    const x = embedding[i];
-    if (typeof x !== "number" || !Number.isFinite(x)) {
-      const shown = typeof x === "number"
-        ? String(x)
-        : oneLine(JSON.stringify(x) ?? String(x), 80);
-      return `embedding[${i}] is ${shown}, not a finite number`;
-    }
-    if (!Number.isFinite(Math.fround(x))) {
-      return `embedding[${i}] is ${x}, beyond the range of a vector's 32-bit floats`;
-    }
-  }
-  return undefined;
+  return vectorProblem(embedding, dims);
 }
 
 /**
@@ -109,10 +96,6 @@ function nestedDeeper(value: unknown, limit: number): boolean {
   }
   return false;
 }
-
-/** A uuid as Postgres writes one (`id::text`). */
-const CANONICAL_UUID =
-  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * Checks `export.json` from its bytes: hashes every byte, and checks the

@@ -55,8 +55,6 @@ export interface MemoryTargetPlan {
 }
 
 const TYPE_NAME = /^[a-z_][a-z0-9_]*$/;
-export const UUID =
-  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Checks the target of a restore before anything is written.
