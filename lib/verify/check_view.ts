@@ -25,7 +25,7 @@ import { MEMORIES_CSV, RELATIONSHIPS_CSV } from "../format/csv/columns.ts";
 import { checkMarkdown } from "../format/markdown/check.ts";
 import { MEMORIES_MD } from "../format/markdown/text.ts";
 import { type BackupView, type EntryKind } from "../format/view.ts";
-import type { VerifyOptions, VerifyReport } from "./report.ts";
+import { reportOf, type VerifyOptions, type VerifyReport } from "./report.ts";
 import { readChecksums, readJsonFile } from "./small_json.ts";
 import { checkChecksums } from "./checksums_check.ts";
 import { checkSnapshot } from "./relationships_check.ts";
@@ -160,18 +160,13 @@ export async function verifyView(
     ...(copyCheck ? [copyCheck] : []),
   ];
 
-  const firstFailure = checks.find((c) => !c.ok);
-  return {
-    dir,
-    ok: firstFailure === undefined,
-    checks,
-    problem: firstFailure?.problem,
+  return reportOf(dir, checks, {
     metadata,
     memories: counted.memories,
     relationships: counted.relationships,
     encrypted: false,
     contentsVerified: true,
-  };
+  });
 }
 
 /** The data files of each format. */

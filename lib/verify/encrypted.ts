@@ -20,7 +20,7 @@ import {
   openEncrypted,
   PLAINTEXT_FILES,
 } from "../format/encryption.ts";
-import type { VerifyOptions, VerifyReport } from "./report.ts";
+import { reportOf, type VerifyOptions, type VerifyReport } from "./report.ts";
 import { verifyView } from "./check_view.ts";
 import { readChecksums, readJsonFile } from "./small_json.ts";
 import { checkChecksums } from "./checksums_check.ts";
@@ -163,16 +163,11 @@ export async function verifyEncrypted(
         "not checked: encrypted, and no key given (set AGE_IDENTITY_FILE or AGE_PASSPHRASE to check everything)",
     });
   }
-  const firstFailure = checks.find((c) => !c.ok);
-  return {
-    dir,
-    ok: firstFailure === undefined,
-    checks,
-    problem: firstFailure?.problem,
+  return reportOf(dir, checks, {
     metadata: inner?.metadata,
     memories: inner?.memories ?? 0,
     relationships: inner?.relationships ?? 0,
     encrypted: true,
     contentsVerified: inner !== undefined,
-  };
+  });
 }

@@ -44,3 +44,27 @@ export interface VerifyOptions {
    */
   readonly exportChecked?: ExportChecks | undefined;
 }
+
+/**
+ * A report from its checks: `ok` only when every check passed, `problem`
+ * the first failed check's.
+ *
+ * @param dir The backup directory.
+ * @param checks Every check, in order.
+ * @param rest What the checks found: metadata, counts, encryption.
+ * @returns The report.
+ */
+export function reportOf(
+  dir: string,
+  checks: VerifyCheck[],
+  rest: Omit<VerifyReport, "dir" | "ok" | "checks" | "problem">,
+): VerifyReport {
+  const firstFailure = checks.find((c) => !c.ok);
+  return {
+    dir,
+    ok: firstFailure === undefined,
+    checks,
+    problem: firstFailure?.problem,
+    ...rest,
+  };
+}
