@@ -63,14 +63,14 @@ export {
   FORMAT_VERSION,
   METADATA_FILE,
   parseBackupName,
-  SNAPSHOT_FILE,
+  RELATIONSHIPS_COPY_FILE,
   SUMS_FILE,
 } from "./lib/format/layout.ts";
 export { type ExportEntry, readExport } from "./lib/format/json/reader.ts";
 export { type ExportWritten, writeExport } from "./lib/format/json/writer.ts";
 export {
   countMemories,
-  inSnapshot,
+  inRepeatableRead,
   inspectTable,
   type MemoryStore,
   type MemoryTable,
@@ -92,9 +92,9 @@ export {
   RelationshipRecordSchema,
 } from "./lib/format/records.ts";
 export {
+  copyRelationships,
   readRelationships,
-  type RelationshipSnapshot,
-  snapshotRelationships,
+  type RelationshipCopy,
 } from "./lib/store/relationships/read.ts";
 export { redact } from "./lib/redact.ts";
 export { verifyBackup } from "./lib/verify/verify.ts";
@@ -104,16 +104,13 @@ export {
   type ConflictMode,
   restore,
   type RestoreCounts,
-  RestoreError,
   type RestoreOptions,
   type RestorePreview,
   type RestoreResult,
 } from "./lib/restore/restore.ts";
-export {
-  type BackupSource,
-  openBackupSource,
-  SourceError,
-} from "./lib/restore/source.ts";
+export { RestoreError } from "./lib/errors.ts";
+export { type BackupSource, openBackupSource } from "./lib/restore/source.ts";
+export { SourceError } from "./lib/errors.ts";
 export {
   EXPORT_FORMATS,
   exportMemories,

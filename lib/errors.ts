@@ -66,13 +66,77 @@ export class VerifyError extends Error {
    * @param file The file inside the backup.
    * @param reason What is wrong.
    * @param line The 1-based line, when known.
+   * @param options Standard error options (the `cause`).
    */
-  constructor(file: string, reason: string, line?: number) {
-    super(`${file}${line === undefined ? "" : `:${line}`}: ${reason}`);
+  constructor(
+    file: string,
+    reason: string,
+    line?: number,
+    options?: ErrorOptions,
+  ) {
+    super(`${file}${line === undefined ? "" : `:${line}`}: ${reason}`, options);
     this.name = "VerifyError";
     this.file = file;
     this.line = line;
     this.reason = reason;
+  }
+}
+
+/** Prune refused or failed; nothing, or only what is listed, was deleted. */
+export class PruneError extends Error {
+  /**
+   * @param message One line.
+   * @param options Standard error options.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PruneError";
+  }
+}
+
+/** A backup that cannot be restored, or a target that cannot take it. */
+export class RestoreError extends Error {
+  /**
+   * @param message One line.
+   * @param options Standard error options.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "RestoreError";
+  }
+}
+
+/** A restore source that cannot be used. */
+export class SourceError extends Error {
+  /** The source path. */
+  readonly path: string;
+
+  /**
+   * @param path The source.
+   * @param message One line.
+   * @param options Standard error options.
+   */
+  constructor(path: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "SourceError";
+    this.path = path;
+  }
+}
+
+/** A call to GitHub that failed. */
+export class GitHubError extends Error {
+  /** The HTTP status, when there was an answer. */
+  readonly status: number | undefined;
+
+  /**
+   * @param message One line.
+   * @param status The HTTP status.
+   * @param options Standard error options.
+   */
+  constructor(message: string, status?: number, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "GitHubError";
+    this.status = status;
   }
 }
 

@@ -11,7 +11,7 @@
 
 import { githubSettings, openOrUpdateIssue } from "../lib/github/client.ts";
 import * as log from "../lib/cli/log.ts";
-import { EXIT_OK, optionalEnv, parseFlags, run } from "../lib/cli/run.ts";
+import { EXIT_OK, optionalEnv, parseCommand, run } from "../lib/cli/run.ts";
 
 /** The title of the issue that reports failed backups. */
 export const ALERT_TITLE = "Nightly memory backup failed";
@@ -25,10 +25,7 @@ export const ALERT_TITLE = "Nightly memory backup failed";
 export async function main(args: string[]): Promise<number> {
   let json = false;
   return await run(async () => {
-    const { values } = parseFlags(args, {
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    });
+    const { values } = parseCommand("alert", args);
     if (values.help) {
       log.info(
         'Usage: deno task alert [--json]\n\nOpens or updates the issue "Nightly memory backup failed" with a link to this run.',

@@ -14,7 +14,7 @@
 import { backup } from "../lib/backup/backup.ts";
 import { resolveConfig } from "../lib/store/config.ts";
 import * as log from "../lib/cli/log.ts";
-import { directoryArgument, EXIT_OK, parseFlags, run } from "../lib/cli/run.ts";
+import { directoryArgument, EXIT_OK, runCommand } from "../lib/cli/run.ts";
 
 const HELP = `Usage: deno task backup [options]
 
@@ -41,22 +41,7 @@ Exit codes: 0 success, 1 failure, 2 bad usage.`;
  * @returns The exit code.
  */
 export async function main(args: string[]): Promise<number> {
-  let json = false;
-  return await run(async () => {
-    const { values } = parseFlags(args, {
-      output: { type: "string" },
-      table: { type: "string" },
-      user: { type: "string" },
-      "no-vectors": { type: "boolean" },
-      "no-verify": { type: "boolean" },
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    });
-    if (values.help) {
-      log.info(HELP);
-      return EXIT_OK;
-    }
-    json = values.json ?? false;
+  return await runCommand("backup", args, HELP, async ({ values, json }) => {
     const config = resolveConfig({
       table: values.table,
       user: values.user,
@@ -102,7 +87,7 @@ export async function main(args: string[]): Promise<number> {
       );
     }
     return EXIT_OK;
-  }, { json: () => json });
+  });
 }
 
 if (import.meta.main) Deno.exitCode = await main(Deno.args);

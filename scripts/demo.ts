@@ -31,9 +31,8 @@ import {
   EXIT_FAILURE,
   EXIT_OK,
   integerFlag,
-  parseFlags,
   printVerifyReport,
-  run,
+  runCommand,
 } from "../lib/cli/run.ts";
 import { openPgliteSession } from "../lib/store/pglite_session.ts";
 import { exists } from "../lib/util/fs.ts";
@@ -57,21 +56,7 @@ Options:
  * @returns The exit code.
  */
 export async function main(args: string[]): Promise<number> {
-  let json = false;
-  return await run(async () => {
-    const { values } = parseFlags(args, {
-      memories: { type: "string" },
-      relationships: { type: "string" },
-      dims: { type: "string" },
-      output: { type: "string" },
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    });
-    if (values.help) {
-      log.info(HELP);
-      return EXIT_OK;
-    }
-    json = values.json ?? false;
+  return await runCommand("demo", args, HELP, async ({ values, json }) => {
     const memories = integerFlag(values.memories, "--memories", 1000, 1);
     const relationships = integerFlag(
       values.relationships,
@@ -205,7 +190,7 @@ export async function main(args: string[]): Promise<number> {
       say(`  DATABASE_URL=postgres://… deno task backup     # your own store`);
     }
     return report.ok ? EXIT_OK : EXIT_FAILURE;
-  }, { json: () => json });
+  });
 }
 
 if (import.meta.main) Deno.exitCode = await main(Deno.args);

@@ -15,7 +15,7 @@ import { UsageError } from "../lib/errors.ts";
 import { EXPORT_FORMATS, exportMemories } from "../lib/backup/export.ts";
 import * as log from "../lib/cli/log.ts";
 import type { ExportFormat } from "../lib/format/records.ts";
-import { EXIT_OK, parseFlags, run } from "../lib/cli/run.ts";
+import { EXIT_OK, runCommand } from "../lib/cli/run.ts";
 
 const HELP = `Usage: deno task export [options]
 
@@ -42,23 +42,7 @@ Exit codes: 0 success, 1 failure, 2 bad usage.`;
  * @returns The exit code.
  */
 export async function main(args: string[]): Promise<number> {
-  let json = false;
-  return await run(async () => {
-    const { values } = parseFlags(args, {
-      format: { type: "string" },
-      output: { type: "string" },
-      verify: { type: "boolean" },
-      "no-vectors": { type: "boolean" },
-      user: { type: "string" },
-      table: { type: "string" },
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    });
-    if (values.help) {
-      log.info(HELP);
-      return EXIT_OK;
-    }
-    json = values.json ?? false;
+  return await runCommand("export", args, HELP, async ({ values, json }) => {
     const format = values.format ?? "json";
     if (!(EXPORT_FORMATS as readonly string[]).includes(format)) {
       throw new UsageError(
@@ -113,7 +97,7 @@ export async function main(args: string[]): Promise<number> {
       );
     }
     return EXIT_OK;
-  }, { json: () => json });
+  });
 }
 
 if (import.meta.main) Deno.exitCode = await main(Deno.args);

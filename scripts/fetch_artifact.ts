@@ -16,7 +16,7 @@ import { UsageError } from "../lib/errors.ts";
 import { BACKUP_NAME } from "../lib/format/layout.ts";
 import { githubSettings } from "../lib/github/client.ts";
 import * as log from "../lib/cli/log.ts";
-import { directoryArgument, EXIT_OK, parseFlags, run } from "../lib/cli/run.ts";
+import { directoryArgument, EXIT_OK, runCommand } from "../lib/cli/run.ts";
 
 const HELP = `Usage: deno task fetch-artifact [latest|NAME] [options]
 
@@ -40,62 +40,58 @@ Exit codes: 0 success, 1 failure, 2 bad usage.`;
  * @returns The exit code.
  */
 export async function main(args: string[]): Promise<number> {
-  let json = false;
-  return await run(async () => {
-    const { values, positionals } = parseFlags(args, {
-      out: { type: "string" },
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    }, 1);
-    if (values.help) {
-      log.info(HELP);
-      return EXIT_OK;
-    }
-    json = values.json ?? false;
-    const which = positionals[0] ?? "latest";
-    if (which !== "latest" && !BACKUP_NAME.test(which)) {
-      throw new UsageError(
+  return await runCommand(
+    "fetch-artifact",
+    args,
+    HELP,
+    async ({ values, positionals, json }) => {
+      const which = positionals[0] ?? "latest";
+      if (which !== "latest" && !BACKUP_NAME.test(which)) {
+        throw new UsageError(
+          which,
+          `Invalid artifact "${which}": expected latest or memory_YYYYMMDD_HHMMSS`,
+        );
+      }
+      const gh = githubSettings((name) => Deno.env.get(name));
+      const fetched = await fetchArtifact(
+        gh,
         which,
-        `Invalid artifact "${which}": expected latest or memory_YYYYMMDD_HHMMSS`,
+        values.out === undefined
+          ? DEFAULT_DOWNLOADS_DIR
+          : directoryArgument(values.out, "--out"),
       );
-    }
-    const gh = githubSettings((name) => Deno.env.get(name));
-    const fetched = await fetchArtifact(
-      gh,
-      which,
-      values.out === undefined
-        ? DEFAULT_DOWNLOADS_DIR
-        : directoryArgument(values.out, "--out"),
-    );
-    if (json) {
-      log.info(JSON.stringify({
-        ok: true,
-        name: fetched.artifact.name,
-        path: fetched.path,
-        sha256: fetched.sha256,
-        bytes: fetched.bytes,
-        digest_checked: fetched.digestChecked,
-        encrypted: fetched.encrypted,
-      }));
-    } else {
-      log.info(
-        `✓ Fetched ${fetched.artifact.name} to ${fetched.path} (${
-          log.bytes(fetched.bytes)
-        })`,
-      );
-      log.info(
-        `  ${
-          fetched.digestChecked
-            ? "digest matches GitHub's record"
-            : "no digest recorded by GitHub"
-        }, checksums verified${
-          fetched.encrypted ? " (encrypted: ciphertext)" : ""
-        }`,
-      );
-      log.info(`  Next: deno task restore --source ${fetched.path} --dry-run`);
-    }
-    return EXIT_OK;
-  }, { json: () => json });
+      if (json) {
+        log.info(JSON.stringify({
+          ok: true,
+          name: fetched.artifact.name,
+          path: fetched.path,
+          sha256: fetched.sha256,
+          bytes: fetched.bytes,
+          digest_checked: fetched.digestChecked,
+          encrypted: fetched.encrypted,
+        }));
+      } else {
+        log.info(
+          `✓ Fetched ${fetched.artifact.name} to ${fetched.path} (${
+            log.bytes(fetched.bytes)
+          })`,
+        );
+        log.info(
+          `  ${
+            fetched.digestChecked
+              ? "digest matches GitHub's record"
+              : "no digest recorded by GitHub"
+          }, checksums verified${
+            fetched.encrypted ? " (encrypted: ciphertext)" : ""
+          }`,
+        );
+        log.info(
+          `  Next: deno task restore --source ${fetched.path} --dry-run`,
+        );
+      }
+      return EXIT_OK;
+    },
+  );
 }
 
 if (import.meta.main) Deno.exitCode = await main(Deno.args);

@@ -25,8 +25,7 @@ import {
   EXIT_FAILURE,
   EXIT_OK,
   integerFlag,
-  parseFlags,
-  run,
+  runCommand,
 } from "../lib/cli/run.ts";
 import { parseMoment } from "../lib/util/moment.ts";
 
@@ -60,25 +59,7 @@ Exit codes: 0 success, 1 failure or refusal, 2 bad usage.`;
  * @returns The exit code.
  */
 export async function main(args: string[]): Promise<number> {
-  let json = false;
-  return await run(async () => {
-    const { values } = parseFlags(args, {
-      dir: { type: "string" },
-      artifacts: { type: "boolean" },
-      "keep-daily": { type: "string" },
-      "keep-weekly": { type: "string" },
-      "keep-monthly": { type: "string" },
-      "dry-run": { type: "boolean" },
-      force: { type: "boolean" },
-      now: { type: "string" },
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    });
-    if (values.help) {
-      log.info(HELP);
-      return EXIT_OK;
-    }
-    json = values.json ?? false;
+  return await runCommand("prune", args, HELP, async ({ values, json }) => {
     const policy: RetentionPolicy = {
       daily: integerFlag(
         values["keep-daily"],
@@ -176,7 +157,7 @@ export async function main(args: string[]): Promise<number> {
       return EXIT_FAILURE;
     }
     return EXIT_OK;
-  }, { json: () => json });
+  });
 }
 
 function printDecisions(decisions: RetentionDecision[]): void {

@@ -27,8 +27,7 @@ import {
   directoryArgument,
   EXIT_OK,
   optionalEnv,
-  parseFlags,
-  run,
+  runCommand,
 } from "../lib/cli/run.ts";
 import { removeQuietly } from "../lib/util/fs.ts";
 import { removeOnInterrupt } from "../lib/util/interrupt.ts";
@@ -47,18 +46,7 @@ GITHUB_OUTPUT, and the job summary to GITHUB_STEP_SUMMARY.`;
  * @returns The exit code.
  */
 export async function main(args: string[]): Promise<number> {
-  let json = false;
-  return await run(async () => {
-    const { values } = parseFlags(args, {
-      backup: { type: "string" },
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    });
-    if (values.help) {
-      log.info(HELP);
-      return EXIT_OK;
-    }
-    json = values.json ?? false;
+  return await runCommand("publish", args, HELP, async ({ values, json }) => {
     const dir = directoryArgument(
       resolveBackupDir(undefined, "BACKUP_DIR", optionalEnv),
       "BACKUP_DIR",
@@ -151,7 +139,7 @@ export async function main(args: string[]): Promise<number> {
       );
     } else log.info(summary);
     return EXIT_OK;
-  }, { json: () => json });
+  });
 }
 
 /** The backups in a directory, oldest first; none when it does not exist. */

@@ -24,8 +24,7 @@ import {
   EXIT_FAILURE,
   EXIT_OK,
   optionalEnv,
-  parseFlags,
-  run,
+  runCommand,
 } from "../lib/cli/run.ts";
 
 const HELP = `Usage: deno task restore --source DIR|ZIP [options]
@@ -58,23 +57,7 @@ const MODES = ["skip", "update"] as const;
  * @returns The exit code.
  */
 export async function main(args: string[]): Promise<number> {
-  let json = false;
-  return await run(async () => {
-    const { values } = parseFlags(args, {
-      source: { type: "string" },
-      "dry-run": { type: "boolean" },
-      force: { type: "boolean" },
-      "conflict-mode": { type: "string" },
-      table: { type: "string" },
-      "allow-missing-vectors": { type: "boolean" },
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    });
-    if (values.help) {
-      log.info(HELP);
-      return EXIT_OK;
-    }
-    json = values.json ?? false;
+  return await runCommand("restore", args, HELP, async ({ values, json }) => {
     const source = values.source;
     if (!source) {
       throw new UsageError(
@@ -96,7 +79,7 @@ export async function main(args: string[]): Promise<number> {
     if (!dryRun && !force && !interactive) {
       throw new UsageError(
         "--force",
-        "Refusing to restore without confirmation: there is no terminal to ask on; preview with --dry-run, then pass --force to restore",
+        "Refusing to restore without confirmation: there is no terminal to ask on; preview with --dry-then pass --force to restore",
       );
     }
     const tableGiven = values.table !== undefined ||
@@ -131,7 +114,7 @@ export async function main(args: string[]): Promise<number> {
       printPreview(result, `[RESTORE COMPLETE] Restored into ${result.table}`);
     }
     return result.cancelled ? EXIT_FAILURE : EXIT_OK;
-  }, { json: () => json });
+  });
 }
 
 function printPreview(preview: RestorePreview, title: string): void {

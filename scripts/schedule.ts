@@ -41,7 +41,7 @@ import {
   withEntry,
   withoutEntry,
 } from "../lib/schedule/schedule.ts";
-import { EXIT_OK, parseFlags, run } from "../lib/cli/run.ts";
+import { EXIT_OK, runCommand } from "../lib/cli/run.ts";
 import {
   binary,
   readCrontab,
@@ -75,20 +75,7 @@ Exit codes: 0 success, 1 failure, 2 bad usage.`;
  * @returns The exit code.
  */
 export async function main(args: string[]): Promise<number> {
-  return await run(async () => {
-    const { values } = parseFlags(args, {
-      install: { type: "boolean" },
-      uninstall: { type: "boolean" },
-      print: { type: "boolean" },
-      systemd: { type: "boolean" },
-      at: { type: "string" },
-      "env-file": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    });
-    if (values.help) {
-      log.info(HELP);
-      return EXIT_OK;
-    }
+  return await runCommand("schedule", args, HELP, async ({ values }) => {
     const actions = (["install", "uninstall", "print"] as const).filter((a) =>
       values[a]
     );

@@ -19,8 +19,7 @@ import {
   EXIT_FAILURE,
   EXIT_OK,
   optionalEnv,
-  parseFlags,
-  run,
+  runCommand,
 } from "../lib/cli/run.ts";
 import { parseDuration, parseMoment } from "../lib/util/moment.ts";
 
@@ -37,21 +36,7 @@ older than --max-age (default 26h).`;
  * @returns 0 when fresh, 1 when missing or stale, 2 on bad usage.
  */
 export async function main(args: string[]): Promise<number> {
-  let json = false;
-  return await run(async () => {
-    const { values } = parseFlags(args, {
-      dir: { type: "string" },
-      artifacts: { type: "boolean" },
-      "max-age": { type: "string" },
-      now: { type: "string" },
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    });
-    if (values.help) {
-      log.info(HELP);
-      return EXIT_OK;
-    }
-    json = values.json ?? false;
+  return await runCommand("status", args, HELP, async ({ values, json }) => {
     const maxAge = parseDuration(values["max-age"] ?? "26h", "--max-age");
     const now = parseMoment(values.now);
     let where: string;
@@ -116,7 +101,7 @@ export async function main(args: string[]): Promise<number> {
       return EXIT_FAILURE;
     }
     return EXIT_OK;
-  }, { json: () => json });
+  });
 }
 
 if (import.meta.main) Deno.exitCode = await main(Deno.args);

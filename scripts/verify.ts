@@ -18,9 +18,8 @@ import {
   EXIT_FAILURE,
   EXIT_OK,
   optionalEnv,
-  parseFlags,
   printVerifyReport,
-  run,
+  runCommand,
 } from "../lib/cli/run.ts";
 
 const HELP = `Usage: deno task verify DIR [--json]
@@ -42,45 +41,40 @@ Exit codes: 0 valid, 1 not valid, 2 bad usage.`;
  * @returns The exit code.
  */
 export async function main(args: string[]): Promise<number> {
-  let json = false;
-  return await run(async () => {
-    const { values, positionals } = parseFlags(args, {
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    }, 1);
-    if (values.help) {
-      log.info(HELP);
-      return EXIT_OK;
-    }
-    json = values.json ?? false;
-    const dir = positionals[0];
-    if (dir === undefined) {
-      throw new UsageError(
-        "DIR",
-        "Missing the backup directory: deno task verify DIR",
-      );
-    }
-    directoryArgument(dir, "DIR");
-    const report = await verifyBackup(dir, {
-      keys: await loadKeys(optionalEnv),
-      onProgress: json ? undefined : log.progress,
-    });
-    log.clearProgress();
-    if (json) {
-      log.info(JSON.stringify({
-        ok: report.ok,
-        dir: report.dir,
-        memories: report.memories,
-        relationships: report.relationships,
-        problem: report.problem ?? null,
-        checks: report.checks,
-      }));
-    } else {
-      log.info(`Verifying ${dir}`);
-      printVerifyReport(report);
-    }
-    return report.ok ? EXIT_OK : EXIT_FAILURE;
-  }, { json: () => json });
+  return await runCommand(
+    "verify",
+    args,
+    HELP,
+    async ({ positionals, json }) => {
+      const dir = positionals[0];
+      if (dir === undefined) {
+        throw new UsageError(
+          "DIR",
+          "Missing the backup directory: deno task verify DIR",
+        );
+      }
+      directoryArgument(dir, "DIR");
+      const report = await verifyBackup(dir, {
+        keys: await loadKeys(optionalEnv),
+        onProgress: json ? undefined : log.progress,
+      });
+      log.clearProgress();
+      if (json) {
+        log.info(JSON.stringify({
+          ok: report.ok,
+          dir: report.dir,
+          memories: report.memories,
+          relationships: report.relationships,
+          problem: report.problem ?? null,
+          checks: report.checks,
+        }));
+      } else {
+        log.info(`Verifying ${dir}`);
+        printVerifyReport(report);
+      }
+      return report.ok ? EXIT_OK : EXIT_FAILURE;
+    },
+  );
 }
 
 if (import.meta.main) Deno.exitCode = await main(Deno.args);

@@ -21,7 +21,7 @@ import {
   EXPORT_FILE,
   LOG_FILE,
   METADATA_FILE,
-  SNAPSHOT_FILE,
+  RELATIONSHIPS_COPY_FILE,
   SUMS_FILE,
   TEMP_PREFIX,
 } from "../lib/format/layout.ts";
@@ -194,12 +194,14 @@ function backupPoints(exportSize: number, atime: boolean): BackupPoint[] {
       label: "the copy of relationships.db starts",
       aim: "copying relationships.db",
       when: (v) =>
-        [...v.files?.keys() ?? []].some((n) => n.startsWith(SNAPSHOT_FILE)),
+        [...v.files?.keys() ?? []].some((n) =>
+          n.startsWith(RELATIONSHIPS_COPY_FILE)
+        ),
     },
     {
       label: "relationships.db holds data, export.json not started",
       aim: "copying relationships.db",
-      when: (v) => size(v, SNAPSHOT_FILE) > 0,
+      when: (v) => size(v, RELATIONSHIPS_COPY_FILE) > 0,
     },
     ...fractions.map((fraction): BackupPoint => ({
       label: `export.json reaches ${

@@ -1,5 +1,5 @@
 /**
- * Takes a backup: one consistent snapshot of the memory table and the
+ * Takes a backup: one consistent capture of the memory table and the
  * relationship store, streamed into a temporary directory with checksums
  * computed while writing, verified, and only then renamed to its final name
  * `memory_YYYYMMDD_HHMMSS`. An existing backup is never overwritten; a failed
@@ -8,7 +8,7 @@
  * ```
  * store ──cursor──▶ readMemories ─┐
  *                                 ├─▶ writeExport ─▶ export.json (+SHA-256)
- * SQLite ─backup─▶ snapshot ──────┘                 metadata.json, relationships.db
+ * SQLite ─backup─▶ copy ──────────┘                 metadata.json, relationships.db
  *                                                   checksums.json, SHA256SUMS
  * ```
  *
@@ -17,22 +17,23 @@
 
 import type { OnProgress } from "../progress.ts";
 import type { Config } from "../store/config.ts";
-import { type FileDigest, hashFile } from "../format/checksums.ts";
+
 import { BackupError, errorMessage, StoreError } from "../errors.ts";
 import {
   backupName,
   EXPORT_FILE,
   LOG_FILE,
-  SNAPSHOT_FILE,
+  RELATIONSHIPS_COPY_FILE,
   TEMP_PREFIX,
 } from "../format/layout.ts";
 import { writeExport } from "../format/json/writer.ts";
 import { openMemoryStore } from "../store/memory/read.ts";
 import type { BackupMetadata, Checksums } from "../format/records.ts";
 import { redact } from "../redact.ts";
-import { relationshipSourceOf, withStoreSnapshot } from "../store/snapshot.ts";
+import { relationshipSourceOf } from "../store/capture.ts";
 import type { VerifyReport } from "../verify/report.ts";
-import { seal, verifySealed } from "./_seal.ts";
+import { writeOutput } from "./_output.ts";
+import { exportFiles } from "./_files.ts";
 import { followFile, Growth } from "../format/json/follow.ts";
 import { checkExport } from "../format/json/check.ts";
 import { onInterrupt, removeOnInterrupt } from "../util/interrupt.ts";
@@ -190,27 +191,28 @@ async function runLocked(
       );
     }
     const verify = options.verify ?? true;
-    const snapshotOptions = {
-      config,
-      format: "json" as const,
-      includeVectors: options.includeVectors ?? true,
-      name,
-      started,
-      relationshipsCopy: `${temp}/${SNAPSHOT_FILE}`,
-      onProgress: progress,
-    };
-    const written = await withStoreSnapshot(
+    const { metadata, checksums, bytes, verification } = await writeOutput({
+      dir: temp,
       store,
       relationshipSource,
-      snapshotOptions,
-      async (snapshot) => {
+      capture: {
+        config,
+        format: "json",
+        includeVectors: options.includeVectors ?? true,
+        name,
+        started,
+        relationshipsCopy: `${temp}/${RELATIONSHIPS_COPY_FILE}`,
+        onProgress: progress,
+      },
+      keepRelationshipsCopy: true,
+      write: async (capture) => {
         const path = `${temp}/${EXPORT_FILE}`;
         // The verification reads export.json back as it is written, using
         // the time the database spends producing rows.
         const growth = new Growth();
         const checking = verify
           ? checkExport(followFile(path, growth), {
-            ...snapshot.header,
+            ...capture.header,
             duration_ms: 0,
           })
           : undefined;
@@ -219,44 +221,27 @@ async function runLocked(
         try {
           result = await writeExport(
             path,
-            snapshot.header,
-            snapshot.memories(),
-            snapshot.relationships(),
-            {
-              onWrite: () => growth.grew(),
-            },
+            capture.header,
+            capture.memories(),
+            capture.relationships(),
+            { onWrite: () => growth.grew() },
           );
           growth.end();
         } catch (error) {
           growth.end(error);
           throw error;
         }
-        const files: Record<string, FileDigest> = {
-          [EXPORT_FILE]: result.digest,
-        };
-        if (snapshot.relationshipsFile) {
-          files[SNAPSHOT_FILE] = await hashFile(snapshot.relationshipsFile);
-        }
         return {
-          header: snapshot.header,
-          files,
+          files: await exportFiles(result.digest, capture),
           memories: result.memories,
           exportChecked: await checking,
         };
       },
-    ).finally(() => store.close());
-
-    const { metadata, checksums, bytes } = await seal(
-      temp,
-      written.header,
-      written.files,
+      verify,
+      what: "Backup",
       startedMs,
-    );
-    let verification: VerifyReport | undefined;
-    if (verify) {
-      progress({ what: "verifying" });
-      verification = await verifySealed(temp, "Backup", written.exportChecked);
-    }
+      onProgress: progress,
+    });
     if (await exists(finalPath)) {
       throw new BackupError(
         finalPath,

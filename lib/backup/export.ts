@@ -1,6 +1,6 @@
 /**
  * Exports the stores in a format for people or tools, from the same store
- * snapshot and record readers as a backup:
+ * capture and record readers as a backup:
  *
  * | format | files |
  * |---|---|
@@ -19,7 +19,7 @@
 
 import type { OnProgress } from "../progress.ts";
 import { type Config, DEFAULT_EXPORT_DIR } from "../store/config.ts";
-import { type FileDigest, hashFile } from "../format/checksums.ts";
+import type { FileDigest } from "../format/checksums.ts";
 import { writeCsv } from "../format/csv/writer.ts";
 import { BackupError, StoreError, UsageError } from "../errors.ts";
 import {
@@ -28,7 +28,7 @@ import {
   EXPORT_FILE,
   exportWorkDir,
   METADATA_FILE,
-  SNAPSHOT_FILE,
+  RELATIONSHIPS_COPY_FILE,
 } from "../format/layout.ts";
 import { writeExport } from "../format/json/writer.ts";
 import { writeMarkdown } from "../format/markdown/writer.ts";
@@ -38,15 +38,12 @@ import type {
   Checksums,
   ExportFormat,
 } from "../format/records.ts";
-import {
-  relationshipSourceOf,
-  type StoreSnapshot,
-  withStoreSnapshot,
-} from "../store/snapshot.ts";
+import { relationshipSourceOf, type StoreCapture } from "../store/capture.ts";
 import type { VerifyReport } from "../verify/report.ts";
 import { onInterrupt } from "../util/interrupt.ts";
 import { acquireLock } from "../util/lock.ts";
-import { seal, verifySealed } from "./_seal.ts";
+import { writeOutput } from "./_output.ts";
+import { exportFiles } from "./_files.ts";
 import { describeFsError, parentDir, removeQuietly } from "../util/fs.ts";
 
 /** The formats `export` writes. */
@@ -90,24 +87,23 @@ export interface ExportResult {
   readonly verification: VerifyReport | undefined;
 }
 
-type Writer = (dir: string, snapshot: StoreSnapshot) => Promise<{
+type Writer = (dir: string, capture: StoreCapture) => Promise<{
   files: Record<string, FileDigest>;
   memories: number;
 }>;
 
 const WRITERS: Record<ExportFormat, Writer> = {
-  json: async (dir, snapshot) => {
+  json: async (dir, capture) => {
     const result = await writeExport(
       `${dir}/${EXPORT_FILE}`,
-      snapshot.header,
-      snapshot.memories(),
-      snapshot.relationships(),
+      capture.header,
+      capture.memories(),
+      capture.relationships(),
     );
-    const files: Record<string, FileDigest> = { [EXPORT_FILE]: result.digest };
-    if (snapshot.relationshipsFile) {
-      files[SNAPSHOT_FILE] = await hashFile(snapshot.relationshipsFile);
-    }
-    return { files, memories: result.memories };
+    return {
+      files: await exportFiles(result.digest, capture),
+      memories: result.memories,
+    };
   },
   csv: writeCsv,
   markdown: writeMarkdown,
@@ -196,12 +192,13 @@ async function exportLocked(
   try {
     await Deno.mkdir(fresh);
     const copy = format === "json"
-      ? `${fresh}/${SNAPSHOT_FILE}`
-      : `${fresh}/.relationships-snapshot.db`;
-    const written = await withStoreSnapshot(
+      ? `${fresh}/${RELATIONSHIPS_COPY_FILE}`
+      : `${fresh}/.relationships-copy.db`;
+    const { metadata, checksums, bytes, verification } = await writeOutput({
+      dir: fresh,
       store,
       relationshipSource,
-      {
+      capture: {
         config,
         format,
         includeVectors: format !== "markdown" &&
@@ -211,22 +208,13 @@ async function exportLocked(
         relationshipsCopy: copy,
         onProgress: options.onProgress,
       },
-      async (snapshot) => ({
-        header: snapshot.header,
-        ...(await WRITERS[format](fresh, snapshot)),
-      }),
-    )
-      .finally(() => store.close());
-    if (format !== "json") await removeQuietly(copy);
-    const { metadata, checksums, bytes } = await seal(
-      fresh,
-      written.header,
-      written.files,
+      keepRelationshipsCopy: format === "json",
+      write: (capture) => WRITERS[format](fresh, capture),
+      verify: options.verify ?? false,
+      what: "Export",
       startedMs,
-    );
-    const verification = options.verify
-      ? await verifySealed(fresh, "Export")
-      : undefined;
+      onProgress: options.onProgress,
+    });
     let moved = false;
     try {
       await Deno.rename(output, old);

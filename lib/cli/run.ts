@@ -9,6 +9,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { errorMessage, UsageError } from "../errors.ts";
 import * as log from "./log.ts";
+import { type CommandName, COMMANDS } from "./commands.ts";
 import { stopOnInterrupt } from "../util/interrupt.ts";
 import type { VerifyReport } from "../verify/report.ts";
 
@@ -78,6 +79,57 @@ export function parseFlags<T extends Options>(
     positionals: parsed.positionals,
     tokens: parsed.tokens,
   };
+}
+
+/**
+ * Parses a command's arguments with its own row of the command table (the
+ * same definitions the launcher parses with).
+ *
+ * @param name The command.
+ * @param args Its arguments.
+ * @returns The values, positionals and tokens.
+ * @throws {UsageError} As {@linkcode parseFlags}.
+ */
+export function parseCommand<N extends CommandName>(
+  name: N,
+  args: string[],
+): ReturnType<typeof parseFlags<(typeof COMMANDS)[N]["flags"]>> {
+  const command: { flags: (typeof COMMANDS)[N]["flags"]; positionals: number } =
+    COMMANDS[name];
+  return parseFlags(args, command.flags, command.positionals);
+}
+
+/**
+ * Runs one command the way every script does: parses its arguments with its
+ * row of the command table, prints `help` for `--help`, then runs `body`
+ * inside {@linkcode run} (one-line errors, exit codes, Ctrl-C; with `--json`
+ * a failure is also printed as JSON).
+ *
+ * @param name The command.
+ * @param args Its arguments.
+ * @param help The `--help` text.
+ * @param body The work: gets the parsed values, positionals and `--json`.
+ * @returns The exit code.
+ */
+export async function runCommand<N extends CommandName>(
+  name: N,
+  args: string[],
+  help: string,
+  body: (
+    parsed: ReturnType<typeof parseCommand<N>> & { json: boolean },
+  ) => Promise<number>,
+): Promise<number> {
+  let json = false;
+  return await run(async () => {
+    const parsed = parseCommand(name, args);
+    const values: { help?: unknown; json?: unknown } = parsed.values;
+    if (values.help) {
+      log.info(help);
+      return EXIT_OK;
+    }
+    json = values.json === true;
+    return await body({ ...parsed, json });
+  }, { json: () => json });
 }
 
 /**

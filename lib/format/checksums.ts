@@ -115,6 +115,53 @@ export async function hashChunks(
 }
 
 /**
+ * Passes chunks through while hashing them: `digest()` is the SHA-256 and
+ * size of everything passed so far.
+ *
+ * @param chunks The bytes.
+ * @param options `hashRest`: when the reader stops early, hash the rest
+ * too (so a checksum can still be compared after a syntax error).
+ * @returns The chunks, the bytes so far, and (once they are all through)
+ * their digest.
+ */
+export function hashing(
+  chunks: AsyncIterator<Uint8Array>,
+  options: { hashRest?: boolean } = {},
+): {
+  chunks: AsyncGenerator<Uint8Array>;
+  bytes(): number;
+  digest(): FileDigest;
+} {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  const take = (chunk: Uint8Array) => {
+    hash.update(chunk);
+    bytes += chunk.length;
+    return chunk;
+  };
+  let digest: FileDigest | undefined;
+  return {
+    chunks: (async function* () {
+      try {
+        while (true) {
+          const next = await chunks.next();
+          if (next.done) return;
+          yield take(next.value);
+        }
+      } finally {
+        while (options.hashRest) {
+          const next = await chunks.next();
+          if (next.done) break;
+          take(next.value);
+        }
+      }
+    })(),
+    bytes: () => bytes,
+    digest: () => digest ??= { sha256: hash.digest("hex"), bytes },
+  };
+}
+
+/**
  * Hashes a file, reading it as a stream.
  *
  * @param path The file.

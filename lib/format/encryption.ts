@@ -22,7 +22,7 @@ import {
   writeChecksums,
   writeTextDurably,
 } from "./checksums.ts";
-import { UsageError } from "../errors.ts";
+import { errorMessage, UsageError, VerifyError } from "../errors.ts";
 import { CHECKSUMS_FILE, SUMS_FILE } from "./layout.ts";
 import { registerSecret } from "../redact.ts";
 
@@ -246,12 +246,59 @@ function zstd(
 }
 
 /**
- * Decrypts an encrypted backup into a new directory (for a restore).
+ * The decrypted content of one file of an encrypted backup, as a stream.
+ * age authenticates every chunk, so a changed byte ends the stream with an
+ * error before any of its plaintext is given out.
+ *
+ * @param dir The encrypted backup.
+ * @param name The file's plain name (`export.json`), read from `NAME.zst.age`.
+ * @param keys The keys.
+ * @returns The plaintext, in chunks.
+ * @throws {VerifyError} When the key does not open the file or the
+ * ciphertext was altered (the age error as `cause`).
+ */
+export async function* decryptedChunks(
+  dir: string,
+  name: string,
+  keys: Keys,
+): AsyncGenerator<Uint8Array> {
+  const file = `${name}${AGE_SUFFIX}`;
+  using input = await Deno.open(`${dir}/${file}`, { read: true });
+  let plain: ReadableStream<Uint8Array>;
+  try {
+    plain = await openEncrypted(keys, input.readable);
+  } catch (error) {
+    throw new VerifyError(
+      file,
+      `cannot be decrypted with the key given: ${errorMessage(error)}`,
+      undefined,
+      { cause: error },
+    );
+  }
+  try {
+    yield* plain;
+  } catch (error) {
+    throw new VerifyError(
+      file,
+      `cannot be decrypted: the ciphertext is damaged or was altered (${
+        errorMessage(error)
+      })`,
+      undefined,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Decrypts an encrypted backup into a plain backup directory (for a
+ * restore, which then verifies it as any backup), with
+ * {@linkcode decryptedChunks}.
  *
  * @param source The encrypted backup.
- * @param target The new directory (created).
+ * @param target The directory to create.
  * @param keys The keys.
- * @returns The plaintext backup directory.
+ * @returns `target`.
+ * @throws {VerifyError} As {@linkcode decryptedChunks}.
  */
 export async function decryptBackup(
   source: string,
@@ -263,15 +310,11 @@ export async function decryptBackup(
   );
   await Deno.mkdir(target, { recursive: true });
   for (const name of info.files) {
-    using input = await Deno.open(`${source}/${name}${AGE_SUFFIX}`, {
-      read: true,
-    });
-    const plain = await openEncrypted(keys, input.readable);
     using out = await Deno.open(`${target}/${name}`, {
       write: true,
       createNew: true,
     });
-    for await (const chunk of plain) {
+    for await (const chunk of decryptedChunks(source, name, keys)) {
       let offset = 0;
       while (offset < chunk.length) {
         offset += await out.write(chunk.subarray(offset));

@@ -31,7 +31,7 @@ export const CHECKSUMS_FILE = "checksums.json";
 /** SHA-256 of every other file, for `sha256sum -c`. */
 export const SUMS_FILE = "SHA256SUMS";
 /** The copy of the SQLite relationship store. */
-export const SNAPSHOT_FILE = "relationships.db";
+export const RELATIONSHIPS_COPY_FILE = "relationships.db";
 /** The log of backup runs, one line each, in the backup directory. */
 export const LOG_FILE = "backup.log";
 

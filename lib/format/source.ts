@@ -1,7 +1,7 @@
 /**
  * What a format writer reads: the metadata header and the record streams of
  * one consistent view of both stores. The store provides it
- * (`lib/store/snapshot.ts`); a writer never touches a store.
+ * (`lib/store/capture.ts`); a writer never touches a store.
  *
  * @module
  */

@@ -1,6 +1,6 @@
 /**
  * How the verifier reads a backup: its entries, each file's bytes, and the
- * SQLite snapshot. A plain directory is read from disk; an encrypted backup
+ * SQLite copy. A plain directory is read from disk; an encrypted backup
  * is read through age decryption, in memory and streamed, so verifying it
  * needs no write access.
  *
@@ -76,7 +76,7 @@ export async function directoryView(dir: string): Promise<BackupView> {
   };
 }
 
-/** Largest SQLite snapshot held in memory to check an encrypted backup. */
+/** Largest SQLite copy held in memory to check an encrypted backup. */
 const MAX_SQLITE_IN_MEMORY = 1024 * 1024 * 1024;
 
 /**

@@ -13,7 +13,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { UsageError } from "../errors.ts";
+import { GitHubError, UsageError } from "../errors.ts";
 import { registerSecret } from "../redact.ts";
 
 /** Where and as whom to call GitHub. */
@@ -36,23 +36,6 @@ export interface Artifact {
   readonly expires_at?: string | null;
   /** `sha256:…` for artifacts uploaded with upload-artifact v4. */
   readonly digest?: string | null;
-}
-
-/** A call to GitHub that failed. */
-export class GitHubError extends Error {
-  /** The HTTP status, when there was an answer. */
-  readonly status: number | undefined;
-
-  /**
-   * @param message One line.
-   * @param status The HTTP status.
-   * @param options Standard error options.
-   */
-  constructor(message: string, status?: number, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "GitHubError";
-    this.status = status;
-  }
 }
 
 /** The environment variables the GitHub commands read. */

@@ -11,10 +11,10 @@ import { BACKUP_NAME, parseBackupName } from "../format/layout.ts";
 import {
   type Artifact,
   downloadArtifact,
-  GitHubError,
   type GitHubSettings,
   listArtifacts,
 } from "./client.ts";
+import { GitHubError } from "../errors.ts";
 import { openBackupSource } from "../restore/source.ts";
 import { verifyBackup } from "../verify/verify.ts";
 import { removeQuietly } from "../util/fs.ts";

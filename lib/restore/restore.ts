@@ -9,8 +9,19 @@
  *                          └──▶ relationship records ─▶ SQLite merge ─────▶ relationships.db (one transaction)
  * ```
  *
+ * `export.json` is verified once (parsed, every rule checked, hashed) and
+ * then loaded: the load splits each verified line into its fields without
+ * parsing it again, hashes the bytes it read, and commits only when they are
+ * the bytes that were verified. An encrypted backup's ciphertext is checked,
+ * decrypted once into the scratch directory (the same decryption as
+ * `verify`'s), and the plaintext verified and loaded like any backup.
+ *
  * The dry run is the real code path inside transactions that are rolled
- * back, so its counts are the counts a real restore reports. A real restore
+ * back, so its counts are the counts a real restore reports. A restore that
+ * asks first runs that dry run for the preview, then loads again once the
+ * user says yes: holding the transaction (and SQLite's write lock) open
+ * while a person reads the preview would block the assistant and end in
+ * the server's `idle_in_transaction_session_timeout`. A real restore
  * commits Postgres first and SQLite right after, only when both have
  * succeeded; the window between the two commits is one local SQLite commit.
  *
@@ -19,7 +30,7 @@
 
 import type { OnProgress } from "../progress.ts";
 import { type Config, type TableName } from "../store/config.ts";
-import { StoreError } from "../errors.ts";
+import { RestoreError, StoreError, VerifyError } from "../errors.ts";
 import { EXPORT_FILE, restoreScratch } from "../format/layout.ts";
 import { fileChunks, readExport } from "../format/json/reader.ts";
 import {
@@ -31,8 +42,8 @@ import {
   prepareMemoryTarget,
   type RestoreCounts,
 } from "../store/memory/load.ts";
-import { UUID } from "../format/records.ts";
 import { openMemoryStore } from "../store/memory/read.ts";
+import { type FileDigest, hashing } from "../format/checksums.ts";
 import type { BackupMetadata } from "../format/records.ts";
 import {
   planRelationshipTarget,
@@ -55,7 +66,6 @@ import {
   removeQuietly,
 } from "../util/fs.ts";
 import { onInterrupt, uninterrupted } from "../util/interrupt.ts";
-import { recordFields } from "../format/json/scan.ts";
 import type { SqlSession } from "../store/sql.ts";
 
 export type { ConflictMode, RestoreCounts } from "../store/memory/load.ts";
@@ -123,18 +133,6 @@ export interface RestoreResult extends RestorePreview {
   readonly cancelled: boolean;
 }
 
-/** A backup that cannot be restored, or a target that cannot take it. */
-export class RestoreError extends Error {
-  /**
-   * @param message One line.
-   * @param options Standard error options.
-   */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "RestoreError";
-  }
-}
-
 /**
  * Restores a backup into the configured stores.
  *
@@ -192,13 +190,12 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       try {
         dir = await decryptBackup(dir, decrypted, options.keys);
       } catch (error) {
+        if (!(error instanceof VerifyError)) throw error;
         throw new RestoreError(
           `Cannot restore: cannot decrypt the backup with the key given: ${
-            errorMessage(error)
+            errorMessage(error.cause ?? error)
           }`,
-          {
-            cause: error,
-          },
+          { cause: error },
         );
       }
     }
@@ -206,7 +203,12 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     const report = await verifyBackup(dir, {
       onProgress: (p) => progress({ ...p, what: `verifying ${p.what}` }),
     });
-    if (!report.ok || !report.metadata) {
+    if (report.ok && report.metadata && report.metadata.format !== "json") {
+      throw new RestoreError(
+        `Cannot restore: "${options.source}" is a ${report.metadata.format} export, not a backup (restore takes a backup or a json export)`,
+      );
+    }
+    if (!report.ok || !report.metadata || !report.exportDigest) {
       const p = report.problem;
       throw new RestoreError(
         `Cannot restore: the backup failed verification: ${
@@ -219,6 +221,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
       );
     }
     const backup = report.metadata;
+    const verified = report.exportDigest;
     if (!backup.includes_vectors && !options.allowMissingVectors) {
       throw new RestoreError(
         "Cannot restore: the backup was made with --no-vectors; pass --allow-missing-vectors to restore it without embeddings",
@@ -229,8 +232,12 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
     const store = await openMemoryStore(options.config.store, { create: true });
     try {
       const plan = await planMemoryTarget(store.session, tableName, backup);
-      if (plan.idType === "uuid" && backup.memories.id_type !== "uuid") {
-        await checkUuids(dir);
+      if (plan.idType === "uuid" && report.firstNonUuidId !== undefined) {
+        throw new StoreError(
+          `Cannot restore: the target's id column is uuid, but the backup holds id ${
+            quote(report.firstNonUuidId)
+          }`,
+        );
       }
       const relationships = await planRelationshipTarget(
         options.config.relationships,
@@ -243,7 +250,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreResult> {
           store.session,
           plan,
           relationships,
-          dir,
+          { dir, digest: verified },
           backup,
           mode,
           commit,
@@ -301,7 +308,7 @@ async function load(
   session: SqlSession,
   plan: MemoryTargetPlan,
   relationshipPlan: RelationshipPlan,
-  dir: string,
+  exported: { dir: string; digest: FileDigest },
   backup: BackupMetadata,
   mode: ConflictMode,
   commit: boolean,
@@ -318,22 +325,27 @@ async function load(
       relationships ??= startRelationshipLoad(relationshipPlan, mode);
     const memories = memoryLoader(session, plan, mode);
     let n = 0;
-    let bytes = 0;
-    for await (const entry of readExport(fileChunks(`${dir}/${EXPORT_FILE}`))) {
+    const file = hashing(fileChunks(`${exported.dir}/${EXPORT_FILE}`));
+    const entries = readExport(file.chunks, EXPORT_FILE, { verified: true });
+    for await (const entry of entries) {
       if (entry.section === "memories") {
-        await memories.add(recordFields(entry.text));
-        bytes += entry.text.length;
+        await memories.add(entry.fields);
         if (++n % 1000 === 0) {
           progress({
             what: commit ? "restoring memories" : "checking memories",
             done: n,
             total: backup.memory_count,
-            bytes,
+            bytes: file.bytes(),
           });
         }
       } else if (entry.section === "relationships") {
-        relationshipLoad().add(recordFields(entry.text));
+        relationshipLoad().add(entry.fields);
       }
+    }
+    if (file.digest().sha256 !== exported.digest.sha256) {
+      throw new RestoreError(
+        `Cannot restore: ${EXPORT_FILE} changed after it was verified; nothing was written`,
+      );
     }
     const memoryCounts = await memories.finish();
     if (!plan.existing) {
@@ -371,19 +383,5 @@ async function load(
     await session.query("rollback").catch(() => {});
     await relationships?.rollback().catch(() => {});
     throw error;
-  }
-}
-
-async function checkUuids(dir: string): Promise<void> {
-  for await (const entry of readExport(fileChunks(`${dir}/${EXPORT_FILE}`))) {
-    if (entry.section !== "memories") continue;
-    const id = (entry.value as { id: string }).id;
-    if (!UUID.test(id)) {
-      throw new StoreError(
-        `Cannot restore: the target's id column is uuid, but the backup holds id ${
-          quote(id)
-        }`,
-      );
-    }
   }
 }

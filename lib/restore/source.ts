@@ -27,7 +27,7 @@ import {
 import { CHECKSUMS_FILE, METADATA_FILE, SUMS_FILE } from "../format/layout.ts";
 import { ENCRYPTION_FILE } from "../format/encryption.ts";
 import { ChecksumsSchema, firstIssue } from "../format/records.ts";
-import { quote } from "../errors.ts";
+import { quote, SourceError } from "../errors.ts";
 import { describeFsError, joinChunks, removeQuietly } from "../util/fs.ts";
 
 configure({ useWebWorkers: false });
@@ -42,23 +42,6 @@ export interface BackupSource {
   readonly kind: "directory" | "download" | "zip";
   /** Removes what was extracted; nothing for a directory. */
   cleanup(): Promise<void>;
-}
-
-/** A restore source that cannot be used. */
-export class SourceError extends Error {
-  /** The source path. */
-  readonly path: string;
-
-  /**
-   * @param path The source.
-   * @param message One line.
-   * @param options Standard error options.
-   */
-  constructor(path: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "SourceError";
-    this.path = path;
-  }
 }
 
 const MAX_ENTRIES = 64;

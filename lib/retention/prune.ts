@@ -12,6 +12,7 @@
  * @module
  */
 
+import { PruneError } from "../errors.ts";
 import { BACKUP_NAME, TEMP_PREFIX } from "../format/layout.ts";
 import {
   type Artifact,
@@ -61,18 +62,6 @@ export interface PruneOutcome {
   readonly verification: VerifyReport | undefined;
   /** Why nothing was deleted, when prune refused. */
   readonly refused: string | undefined;
-}
-
-/** Prune refused or failed; nothing, or only what is listed, was deleted. */
-export class PruneError extends Error {
-  /**
-   * @param message One line.
-   * @param options Standard error options.
-   */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "PruneError";
-  }
 }
 
 /**

@@ -120,6 +120,7 @@ export async function verifyView(
   // exports have checks of their own.
   const recordChecks: VerifyCheck[] = [];
   let counted = { memories: 0, relationships: 0 };
+  let exportFacts: Pick<VerifyReport, "exportDigest" | "firstNonUuidId"> = {};
   if (format === "json" && entries.get(EXPORT_FILE) === "file") {
     const records = options.exportChecked ??
       await checkExport(view.chunks(EXPORT_FILE), metadata, options);
@@ -136,6 +137,10 @@ export async function verifyView(
     if (header) recordChecks.push(header);
     recordChecks.push(records.memoryCheck, records.relationshipCheck);
     counted = records;
+    exportFacts = {
+      exportDigest: records.digest,
+      firstNonUuidId: records.firstNonUuidId,
+    };
   } else if (
     metadata && format !== "json" &&
     FORMAT_FILES[format].every((f) => entries.get(f) === "file")
@@ -166,6 +171,7 @@ export async function verifyView(
     relationships: counted.relationships,
     encrypted: false,
     contentsVerified: true,
+    ...exportFacts,
   });
 }
 

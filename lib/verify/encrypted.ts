@@ -7,17 +7,17 @@
  */
 
 import { hashChunks } from "../format/checksums.ts";
-import { errorMessage, VerifyError } from "../errors.ts";
+import { VerifyError } from "../errors.ts";
 import { CHECKSUMS_FILE } from "../format/layout.ts";
 import { firstIssue } from "../format/records.ts";
 import { type BackupView, streamView } from "../format/view.ts";
 import {
   AGE_SUFFIX,
+  decryptedChunks,
   ENCRYPTION_FILE,
   type EncryptionInfo,
   EncryptionInfoSchema,
   looksLikeAge,
-  openEncrypted,
   PLAINTEXT_FILES,
 } from "../format/encryption.ts";
 import { reportOf, type VerifyOptions, type VerifyReport } from "./report.ts";
@@ -118,31 +118,10 @@ export async function verifyEncrypted(
   let inner: VerifyReport | undefined;
   if (info && options.keys && checks.every((c) => c.ok)) {
     const keys = options.keys;
-    const view = streamView(info.files, async function* (name) {
-      using file = await Deno.open(`${dir}/${name}${AGE_SUFFIX}`, {
-        read: true,
-      });
-      let plainStream: ReadableStream<Uint8Array>;
-      try {
-        plainStream = await openEncrypted(keys, file.readable);
-      } catch (error) {
-        throw new VerifyError(
-          `${name}${AGE_SUFFIX}`,
-          `cannot be decrypted with the key given: ${errorMessage(error)}`,
-        );
-      }
-      try {
-        yield* plainStream;
-      } catch (error) {
-        // age authenticates every chunk: a changed byte ends the stream here.
-        throw new VerifyError(
-          `${name}${AGE_SUFFIX}`,
-          `cannot be decrypted: the ciphertext is damaged or was altered (${
-            errorMessage(error)
-          })`,
-        );
-      }
-    });
+    const view = streamView(
+      info.files,
+      (name) => decryptedChunks(dir, name, keys),
+    );
     try {
       inner = await verifyView(dir, view, options);
       checks.push(...inner.checks);
@@ -169,5 +148,7 @@ export async function verifyEncrypted(
     relationships: inner?.relationships ?? 0,
     encrypted: true,
     contentsVerified: inner !== undefined,
+    exportDigest: inner?.exportDigest,
+    firstNonUuidId: inner?.firstNonUuidId,
   });
 }

@@ -9,7 +9,7 @@
 import { canonical } from "../format/json/check.ts";
 import { DatabaseSync } from "node:sqlite";
 import { errorMessage } from "../errors.ts";
-import { SNAPSHOT_FILE } from "../format/layout.ts";
+import { RELATIONSHIPS_COPY_FILE } from "../format/layout.ts";
 import { type BackupMetadata } from "../format/records.ts";
 import { countTables } from "../store/relationships/read.ts";
 import { RELATIONSHIPS_TABLE } from "../format/sqlite_values.ts";
@@ -24,13 +24,13 @@ export async function checkSnapshot(
   const name = "snapshot";
   const file = metadata.relationships.snapshot;
   if (file === null) {
-    return entries.has(SNAPSHOT_FILE)
+    return entries.has(RELATIONSHIPS_COPY_FILE)
       ? {
         name,
         ok: false,
         detail: "unexpected snapshot",
         problem: {
-          file: SNAPSHOT_FILE,
+          file: RELATIONSHIPS_COPY_FILE,
           reason:
             "present, but metadata.json says there is no relationship store",
         },

@@ -30,6 +30,13 @@ export interface VerifyReport {
   readonly encrypted: boolean;
   /** Whether its contents were checked (always, unless encrypted and no key). */
   readonly contentsVerified: boolean;
+  /**
+   * `export.json` as it was verified (a JSON backup): a reader of the file
+   * compares its digest with this one before it uses what it read.
+   */
+  readonly exportDigest?: { sha256: string; bytes: number } | undefined;
+  /** The first memory id that is not a uuid (a JSON backup), if any. */
+  readonly firstNonUuidId?: string | undefined;
 }
 
 /** Options for {@linkcode verifyBackup}. */

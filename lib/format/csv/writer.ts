@@ -46,19 +46,19 @@ async function writeCsvFile(
 }
 
 /**
- * Writes `memories.csv` and `relationships.csv` from a snapshot.
+ * Writes `memories.csv` and `relationships.csv` from a record source.
  *
  * @param dir The output directory being written.
- * @param snapshot The store snapshot.
+ * @param source The records.
  * @returns The files' digests and the record counts.
  */
 export async function writeCsv(
   dir: string,
-  snapshot: RecordSource,
+  source: RecordSource,
 ): Promise<
   { files: Record<string, FileDigest>; memories: number; relationships: number }
 > {
-  const withVectors = snapshot.header.includes_vectors;
+  const withVectors = source.header.includes_vectors;
   const memoryHeader = withVectors
     ? [...MEMORY_COLUMNS, "embedding"]
     : [...MEMORY_COLUMNS];
@@ -66,7 +66,7 @@ export async function writeCsv(
     `${dir}/${MEMORIES_CSV}`,
     memoryHeader,
     (async function* () {
-      for await (const record of snapshot.memories()) {
+      for await (const record of source.memories()) {
         yield memoryRow(record, withVectors);
       }
     })(),
@@ -75,7 +75,7 @@ export async function writeCsv(
     `${dir}/${RELATIONSHIPS_CSV}`,
     RELATIONSHIP_COLUMNS,
     (function* () {
-      for (const record of snapshot.relationships()) {
+      for (const record of source.relationships()) {
         yield relationshipRow(record);
       }
     })(),

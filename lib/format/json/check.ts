@@ -8,10 +8,10 @@
  */
 
 import type { OnProgress } from "../../progress.ts";
-import { createHash } from "node:crypto";
 import { quote, VerifyError } from "../../errors.ts";
 import { EXPORT_FILE } from "../layout.ts";
 import { readExport } from "./reader.ts";
+import { hashing } from "../checksums.ts";
 import {
   type BackupMetadata,
   CANONICAL_UUID,
@@ -19,6 +19,7 @@ import {
   LIFTED_KEYS,
   MemoryRecordSchema,
   RelationshipRecordSchema,
+  UUID,
   vectorProblem,
 } from "../records.ts";
 import { taggedValueProblem } from "../sqlite_values.ts";
@@ -34,6 +35,11 @@ export interface ExportChecks {
   relationshipCheck: VerifyCheck;
   memories: number;
   relationships: number;
+  /**
+   * The first memory id that is not a uuid in any spelling Postgres takes,
+   * for a restore into a uuid column.
+   */
+  firstNonUuidId: string | undefined;
 }
 
 /**
@@ -111,29 +117,9 @@ export async function checkExport(
   metadata: BackupMetadata | undefined,
   options: { onProgress?: OnProgress | undefined } = {},
 ): Promise<ExportChecks> {
-  const hash = createHash("sha256");
-  let bytes = 0;
   // Hashes every byte of the file, also the rest of it when the parser
   // stops early at a syntax error, so the checksum check can still report.
-  const hashed = async function* () {
-    try {
-      while (true) {
-        const next = await chunks.next();
-        if (next.done) return;
-        hash.update(next.value);
-        bytes += next.value.length;
-        yield next.value;
-      }
-    } finally {
-      // Reached early only when the parser stopped: hash the rest.
-      while (true) {
-        const next = await chunks.next();
-        if (next.done) break;
-        hash.update(next.value);
-        bytes += next.value.length;
-      }
-    }
-  };
+  const hashed = hashing(chunks, { hashRest: true });
   const ids = new Set<string>();
   const relKeys = new Set<string>();
   const relIds = new Set<number>();
@@ -142,6 +128,7 @@ export async function checkExport(
   const uuidIds = metadata?.memories.id_type === "uuid";
   let memories = 0;
   let relationships = 0;
+  let firstNonUuidId: string | undefined;
   let header: VerifyCheck | undefined;
   let headerValue: ExportChecks["headerValue"];
   let memoryProblem: VerifyProblem | undefined;
@@ -150,7 +137,7 @@ export async function checkExport(
   const dims = metadata?.memories.dims ?? null;
   const includesVectors = metadata?.includes_vectors ?? true;
   try {
-    for await (const entry of readExport(hashed())) {
+    for await (const entry of readExport(hashed.chunks)) {
       if (entry.section === "metadata") {
         header = checkHeader(entry.value, metadata, entry.line);
         headerValue = { value: entry.value, line: entry.line };
@@ -167,6 +154,7 @@ export async function checkExport(
           continue;
         }
         const id = (entry.value as { id: string }).id;
+        if (firstNonUuidId === undefined && !UUID.test(id)) firstNonUuidId = id;
         if (uuidIds && !CANONICAL_UUID.test(id)) {
           memoryProblem = {
             file: EXPORT_FILE,
@@ -190,7 +178,7 @@ export async function checkExport(
             what: "memories",
             done: memories,
             total: metadata?.memory_count,
-            bytes,
+            bytes: hashed.bytes(),
           });
         }
       } else {
@@ -271,7 +259,7 @@ export async function checkExport(
     ? "vectors"
     : `${dims} dims`;
   return {
-    digest: { sha256: hash.digest("hex"), bytes },
+    digest: hashed.digest(),
     headerValue,
     header: header ?? (syntaxProblem ? undefined : {
       name: "header",
@@ -307,6 +295,7 @@ export async function checkExport(
       },
     memories,
     relationships,
+    firstNonUuidId,
   };
 }
 

@@ -13,21 +13,24 @@ import { EXPORT_FILE } from "../layout.ts";
 import {
   ExportScanner,
   type ExportSection,
+  objectFields,
   ScanError,
   type ScannedValue,
   type ScanState,
 } from "./scan.ts";
+import { Entry, type ExportEntry } from "./_entry.ts";
 
-/** One value read from `export.json`. */
-export interface ExportEntry {
-  /** `metadata` (the header), or a record of `memories` or `relationships`. */
-  readonly section: ExportSection;
-  /** The value's exact source text. */
-  readonly text: string;
-  /** The value, parsed. */
-  readonly value: unknown;
-  /** The 1-based line it starts on. */
-  readonly line: number;
+export type { ExportEntry } from "./_entry.ts";
+
+/** Options for {@linkcode readExport}. */
+export interface ReadExportOptions {
+  /**
+   * The bytes were verified before (by `checkExport` in `check.ts`) and the
+   * caller compares their digest with the verified one before it uses what
+   * it read: records on memkeep's lines are then split into their fields
+   * without being parsed again. Any other layout is scanned as always.
+   */
+  readonly verified?: boolean;
 }
 
 /** A line longer than this is not memkeep's layout: the scanner takes over. */
@@ -82,13 +85,16 @@ function tryParse(text: string): { ok: true; value: unknown } | { ok: false } {
  *
  * @param bytes The file's content, in chunks.
  * @param file The file name for errors.
+ * @param options `verified`: split records without parsing them again.
  * @returns The header and every record, in document order.
  * @throws {VerifyError} At the first syntax error, with its line.
  */
 export async function* readExport(
   bytes: AsyncIterable<Uint8Array>,
   file = EXPORT_FILE,
+  options: ReadExportOptions = {},
 ): AsyncGenerator<ExportEntry> {
+  const verified = options.verified ?? false;
   // A leading byte-order mark is dropped, as RFC 8259 allows.
   const decoder = new TextDecoder("utf-8", { fatal: true });
   let fast = "header" as Fast;
@@ -112,12 +118,7 @@ export async function* readExport(
           v.line,
         );
       }
-      yield {
-        section: v.section,
-        text: v.text,
-        value: parsed.value,
-        line: v.line,
-      };
+      yield new Entry(v.section, v.text, v.line, parsed);
     }
   };
 
@@ -132,12 +133,7 @@ export async function* readExport(
         if (!body.startsWith("{") || !body.endsWith("}")) return false;
         const parsed = tryParse(body);
         if (!parsed.ok) return false;
-        out.push({
-          section: "metadata",
-          text: body,
-          value: parsed.value,
-          line,
-        });
+        out.push(new Entry("metadata", body, line, parsed));
         fast = "memories-open";
         return true;
       }
@@ -174,9 +170,15 @@ export async function* readExport(
         // Anything but exactly {…} (e.g. trailing spaces) goes to the scanner,
         // which keeps the exact text of the value.
         if (!body.startsWith("{") || !body.endsWith("}")) return false;
-        const parsed = tryParse(body);
-        if (!parsed.ok) return false;
-        out.push({ section, text: body, value: parsed.value, line });
+        if (verified) {
+          const fields = objectFields(body);
+          if (!fields) return false;
+          out.push(new Entry(section, body, line, { fields }));
+        } else {
+          const parsed = tryParse(body);
+          if (!parsed.ok) return false;
+          out.push(new Entry(section, body, line, parsed));
+        }
         fast = more ? `${section}-more` : `${section}-closing`;
         return true;
       }

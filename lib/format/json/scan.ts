@@ -63,8 +63,19 @@ function valueEnd(text: string, start: number): number {
     }
     return i;
   }
+  if (first === OPEN_BRACKET) {
+    // An embedding: an array of numbers ends at the first `]` when no
+    // string, object or array opens before it (native searches, not a
+    // character loop).
+    const close = text.indexOf("]", start);
+    if (close > 0 && !NESTED.test(text.slice(start + 1, close))) {
+      return close + 1;
+    }
+  }
   return new ContainerEnd().advance(text, start);
 }
+
+const NESTED = /[[{"]/;
 
 /**
  * Finds where an object or array ends across pieces of text, picking up
@@ -113,24 +124,51 @@ class ContainerEnd {
  * @returns Field name → exact source text of its value.
  */
 export function recordFields(text: string): RawRecord {
+  const fields = objectFields(text.trim());
+  if (!fields) throw new SyntaxError("not one JSON object");
+  return fields;
+}
+
+/**
+ * The top-level fields of one JSON object, as {@linkcode recordFields}, or
+ * `undefined` when the text is not exactly one object (e.g. two on one
+ * line, or a cut one). Only the structure is checked, not each value: this
+ * splits text that was verified before, without parsing it again.
+ *
+ * @param text The text, starting with `{` and ending with `}`.
+ * @returns Field name → exact source text of its value.
+ */
+export function objectFields(text: string): RawRecord | undefined {
   const fields: RawRecord = new Map();
-  let i = text.indexOf("{") + 1;
-  while (i < text.length) {
-    const c = text.charCodeAt(i);
-    if (c !== QUOTE) {
-      i++;
-      continue;
-    }
+  if (text.charCodeAt(0) !== OPEN_BRACE) return undefined;
+  let i = 1;
+  while (isSpace(text.charCodeAt(i))) i++;
+  if (text.charCodeAt(i) === CLOSE_BRACE) {
+    return i === text.length - 1 ? fields : undefined;
+  }
+  while (true) {
+    if (text.charCodeAt(i) !== QUOTE) return undefined;
     const keyEnd = stringEnd(text, i);
+    if (keyEnd < 0) return undefined;
     const key = JSON.parse(text.slice(i, keyEnd)) as string;
-    i = text.indexOf(":", keyEnd) + 1;
+    i = keyEnd;
+    while (isSpace(text.charCodeAt(i))) i++;
+    if (text.charCodeAt(i) !== COLON) return undefined;
+    i++;
     while (isSpace(text.charCodeAt(i))) i++;
     const end = valueEnd(text, i);
+    if (end <= i) return undefined;
     fields.set(key, text.slice(i, end));
     i = end;
-    while (i < text.length && text.charCodeAt(i) !== COMMA) i++;
+    while (isSpace(text.charCodeAt(i))) i++;
+    const c = text.charCodeAt(i);
+    if (c === CLOSE_BRACE) {
+      return i === text.length - 1 ? fields : undefined;
+    }
+    if (c !== COMMA) return undefined;
+    i++;
+    while (isSpace(text.charCodeAt(i))) i++;
   }
-  return fields;
 }
 
 /** The document sections the scanner reports. */

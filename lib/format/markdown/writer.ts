@@ -27,19 +27,19 @@ import {
 } from "./text.ts";
 
 /**
- * Writes `memories.md` from a snapshot.
+ * Writes `memories.md` from a record source.
  *
  * @param dir The output directory being written.
- * @param snapshot The store snapshot (with its relationship copy).
+ * @param records The records (with the relationship copy).
  * @returns The file's digest and the record counts.
  */
 export async function writeMarkdown(
   dir: string,
-  snapshot: RecordSource,
+  records: RecordSource,
 ): Promise<
   { files: Record<string, FileDigest>; memories: number; relationships: number }
 > {
-  const h = snapshot.header;
+  const h = records.header;
   const out = await createHashingWriter(`${dir}/${MEMORIES_MD}`);
   try {
     const source = h.memories.source;
@@ -67,7 +67,7 @@ export async function writeMarkdown(
     let project: string | undefined | null = null;
     let memories = 0;
     for await (
-      const record of snapshot.memories({
+      const record of records.memories({
         groupBy: ["client", "project"],
         includeVectors: false,
       })
@@ -104,14 +104,14 @@ export async function writeMarkdown(
       memories++;
     }
     if (memories === 0) await out.write("No memories.\n\n");
-    const relationships = snapshot.relationshipsFile
+    const relationships = records.relationshipsFile
       ? await writeRelationships(
         out.write,
-        snapshot.relationshipsFile,
+        records.relationshipsFile,
         h.relationship_count,
       )
       : 0;
-    if (!snapshot.relationshipsFile) {
+    if (!records.relationshipsFile) {
       await out.write("## Relationships\n\nNo relationship store.\n");
     }
     return {

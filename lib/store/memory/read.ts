@@ -2,7 +2,7 @@
  * The memory store: a mem0-style table `(id, vector, payload)` in Postgres
  * (over the wire) or in the embedded PGlite store. This module opens the
  * store, reads the table's layout from the catalog, and streams its rows as
- * {@linkcode RawRecord}s inside one consistent snapshot.
+ * {@linkcode RawRecord}s inside one consistent transaction.
  *
  * @module
  */
@@ -210,13 +210,13 @@ export async function inspectTable(
 
 /**
  * Runs `fn` inside one `REPEATABLE READ READ ONLY` transaction, so that every
- * query sees the same snapshot of the store.
+ * query sees the store as of the same instant.
  *
  * @param session An open session.
  * @param fn The reads.
  * @returns What `fn` returns.
  */
-export async function inSnapshot<T>(
+export async function inRepeatableRead<T>(
   session: SqlSession,
   fn: () => Promise<T>,
 ): Promise<T> {
@@ -264,10 +264,10 @@ async function setUserFilter(
 }
 
 /**
- * Counts the memories the snapshot holds (for the user, when filtered).
- * Call inside {@linkcode inSnapshot}.
+ * Counts the memories the transaction sees (for the user, when filtered).
+ * Call inside {@linkcode inRepeatableRead}.
  *
- * @param session An open session in a snapshot.
+ * @param session An open session in {@linkcode inRepeatableRead}.
  * @param table The table layout.
  * @param options The user filter.
  * @returns The number of rows.
@@ -288,14 +288,14 @@ export async function countMemories(
  * Streams the table's rows as raw memory records, fetching in batches through
  * a server-side cursor; the next batch is requested before the current one is
  * handed on, so the server and memkeep work at the same time. Call inside
- * {@linkcode inSnapshot}.
+ * {@linkcode inRepeatableRead}.
  *
  * Mapping (lossless; done by Postgres so payload numbers keep every digit):
  * `content` = `payload->'data'`, `created_at`, `heat` = the payload keys,
  * `metadata` = the payload without those three, `embedding` = `vector::text`
  * (pgvector's text form is a JSON array of shortest float32 decimals).
  *
- * @param session An open session in a snapshot.
+ * @param session An open session in {@linkcode inRepeatableRead}.
  * @param table The table layout.
  * @param options User filter, vectors, batch size.
  * @returns The records, in table order.

@@ -3,7 +3,7 @@
  * memories. A backup takes one consistent copy of the whole file (every
  * table, so `insights` and `pattern_cache` are kept too) with SQLite's online
  * backup, and reads the relationship rows from that copy, so the rows in
- * `export.json` and the copied file are the same snapshot.
+ * `export.json` and the copied file are the same instant.
  *
  * Values are written as JSON losslessly: integers keep every digit, the
  * `metadata` column is spliced as is when it is a one-line JSON object or
@@ -23,8 +23,8 @@ import {
   sqliteValueJson,
 } from "../../format/sqlite_values.ts";
 
-/** What a snapshot of the relationship store holds. */
-export interface RelationshipSnapshot {
+/** What a copy of the relationship store holds. */
+export interface RelationshipCopy {
   /** Row count of every table. */
   readonly tables: Record<string, number>;
   /** Rows in `relationships` (0 when the table is absent). */
@@ -42,10 +42,10 @@ export interface RelationshipSnapshot {
  * @returns The tables and counts of the copy.
  * @throws {StoreError} When `source` is not a readable SQLite database.
  */
-export async function snapshotRelationships(
+export async function copyRelationships(
   source: string,
   target: string,
-): Promise<RelationshipSnapshot> {
+): Promise<RelationshipCopy> {
   let db: DatabaseSync;
   try {
     // SQLite reports a directory as a "disk I/O error".
@@ -102,7 +102,7 @@ export async function snapshotRelationships(
  * @param db An open database.
  * @returns Table name → rows, and the `relationships` count.
  */
-export function countTables(db: DatabaseSync): RelationshipSnapshot {
+export function countTables(db: DatabaseSync): RelationshipCopy {
   const tables: Record<string, number> = {};
   const names = db.prepare(
     "select name from sqlite_schema where type = 'table' and name not like 'sqlite_%' order by name",
@@ -117,10 +117,10 @@ export function countTables(db: DatabaseSync): RelationshipSnapshot {
 }
 
 /**
- * Streams the rows of `relationships` from a snapshot file as raw records,
+ * Streams the rows of `relationships` from a copy as raw records,
  * every column in table order, ordered by `id`.
  *
- * @param path A snapshot made by {@linkcode snapshotRelationships}.
+ * @param path A copy made by {@linkcode copyRelationships}.
  * @returns The records; none when the table is absent.
  */
 export function* readRelationships(path: string): Generator<RawRecord> {

@@ -1,29 +1,26 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { backup, type BackupResult } from "../lib/backup/backup.ts";
-import type { Config } from "../lib/store/config.ts";
-import { seedRelationshipStore } from "../lib/store/demo_data.ts";
-import { StoreError } from "../lib/errors.ts";
-import { EXPORT_FILE, METADATA_FILE } from "../lib/format/layout.ts";
-import {
-  restore,
-  RestoreError,
-  type RestoreOptions,
-} from "../lib/restore/restore.ts";
-import { SourceError } from "../lib/restore/source.ts";
+import { backup, type BackupResult } from "../../lib/backup/backup.ts";
+import type { Config } from "../../lib/store/config.ts";
+import { seedRelationshipStore } from "../../lib/store/demo_data.ts";
+import { StoreError } from "../../lib/errors.ts";
+import { EXPORT_FILE, METADATA_FILE } from "../../lib/format/layout.ts";
+import { restore, type RestoreOptions } from "../../lib/restore/restore.ts";
+import { RestoreError } from "../../lib/errors.ts";
+import { SourceError } from "../../lib/errors.ts";
 import {
   openEmbeddedStore,
   seedMemories,
   startWireDatabase,
   tableDigest,
-} from "./_db.ts";
+} from "../_db.ts";
 import {
   assertRejectsWith,
   configFrom,
   exportEntries,
   withTempDir,
-} from "./_helpers.ts";
-import { zipBackup } from "./_zip.ts";
+} from "../_helpers.ts";
+import { zipBackup } from "../_zip.ts";
 
 const DIMS = 24;
 const MEMORIES = 150;

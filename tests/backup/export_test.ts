@@ -4,15 +4,15 @@ import { parse } from "csv-parse/sync";
 import {
   MEMORY_COLUMNS,
   RELATIONSHIP_COLUMNS,
-} from "../lib/format/csv/columns.ts";
-import { seedRelationshipStore } from "../lib/store/demo_data.ts";
-import { StoreError, UsageError } from "../lib/errors.ts";
-import { exportMemories } from "../lib/backup/export.ts";
-import { heatOf } from "../lib/format/markdown/text.ts";
-import type { Config } from "../lib/store/config.ts";
-import type { ExportFormat } from "../lib/format/records.ts";
-import { verifyBackup } from "../lib/verify/verify.ts";
-import { openEmbeddedStore, seedMemories, type TestDatabase } from "./_db.ts";
+} from "../../lib/format/csv/columns.ts";
+import { seedRelationshipStore } from "../../lib/store/demo_data.ts";
+import { StoreError, UsageError } from "../../lib/errors.ts";
+import { exportMemories } from "../../lib/backup/export.ts";
+import { heatOf } from "../../lib/format/markdown/text.ts";
+import type { Config } from "../../lib/store/config.ts";
+import type { ExportFormat } from "../../lib/format/records.ts";
+import { verifyBackup } from "../../lib/verify/verify.ts";
+import { openEmbeddedStore, seedMemories, type TestDatabase } from "../_db.ts";
 import {
   assertRejectsWith,
   assertValid,
@@ -22,7 +22,7 @@ import {
   reseal,
   runCommand,
   withTempDir,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 
 const SIZE = { memories: 60, dims: 8, seed: 5 };
 const RELATIONSHIPS = 150;

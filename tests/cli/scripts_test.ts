@@ -1,23 +1,23 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { BACKUP_NAME, LOG_FILE, TEMP_PREFIX } from "../lib/format/layout.ts";
-import { startFakeAuthServer } from "./_fake_pg.ts";
+import { BACKUP_NAME, LOG_FILE, TEMP_PREFIX } from "../../lib/format/layout.ts";
+import { startFakeAuthServer } from "../_fake_pg.ts";
 import {
   openEmbeddedStore,
   seedMemories,
   startWireDatabase,
   tableDigest,
-} from "./_db.ts";
+} from "../_db.ts";
 import {
   type Checkout,
   makeCheckout,
   onTerminal,
   ownLines,
   productionArgs,
-} from "./_checkout.ts";
-import { zipBackup } from "./_zip.ts";
-import { backupsIn } from "./_helpers.ts";
-import { netGrant } from "../lib/store/connection.ts";
+} from "../_checkout.ts";
+import { zipBackup } from "../_zip.ts";
+import { backupsIn } from "../_helpers.ts";
+import { netGrant } from "../../lib/store/connection.ts";
 
 function tempsIn(dir: string): string[] {
   try {

@@ -9,15 +9,15 @@
  */
 
 import assert from "node:assert/strict";
-import denoJson from "../deno.json" with { type: "json" };
-import { type CommandName, COMMANDS } from "../lib/cli/commands.ts";
-import { grantsFor } from "../lib/cli/grants.ts";
-import { childArgs, LAUNCHER_ENV } from "../lib/cli/launcher.ts";
-import { type Checkout, makeCheckout, ownLines } from "./_checkout.ts";
-import { seedMemories, startWireDatabase } from "./_db.ts";
-import { startFakeGitHub } from "./_fake_github.ts";
-import { backupsIn, ROOT } from "./_helpers.ts";
-import { zipBackup } from "./_zip.ts";
+import denoJson from "../../deno.json" with { type: "json" };
+import { type CommandName, COMMANDS } from "../../lib/cli/commands.ts";
+import { grantsFor } from "../../lib/cli/grants.ts";
+import { childArgs, LAUNCHER_ENV } from "../../lib/cli/launcher.ts";
+import { type Checkout, makeCheckout, ownLines } from "../_checkout.ts";
+import { seedMemories, startWireDatabase } from "../_db.ts";
+import { startFakeGitHub } from "../_fake_github.ts";
+import { backupsIn, ROOT } from "../_helpers.ts";
+import { zipBackup } from "../_zip.ts";
 
 type Grant = string[] | boolean | undefined;
 type PermissionSet = {

@@ -5,9 +5,9 @@ import {
   generateX25519Identity,
   identityToRecipient,
 } from "age-encryption";
-import { backup, type BackupResult } from "../lib/backup/backup.ts";
-import type { Config } from "../lib/store/config.ts";
-import { seedRelationshipStore } from "../lib/store/demo_data.ts";
+import { backup, type BackupResult } from "../../lib/backup/backup.ts";
+import type { Config } from "../../lib/store/config.ts";
+import { seedRelationshipStore } from "../../lib/store/demo_data.ts";
 import {
   AGE_SUFFIX,
   decryptStream,
@@ -17,18 +17,19 @@ import {
   loadKeys,
   openEncrypted,
   parseRecipients,
-} from "../lib/format/encryption.ts";
-import { UsageError } from "../lib/errors.ts";
+} from "../../lib/format/encryption.ts";
+import { UsageError } from "../../lib/errors.ts";
 import {
   BACKUP_NAME,
   CHECKSUMS_FILE,
   EXPORT_FILE,
   SUMS_FILE,
-} from "../lib/format/layout.ts";
-import { restore, RestoreError } from "../lib/restore/restore.ts";
-import { verifyBackup } from "../lib/verify/verify.ts";
-import { type Checkout, makeCheckout, ownLines } from "./_checkout.ts";
-import { openEmbeddedStore, seedMemories, tableDigest } from "./_db.ts";
+} from "../../lib/format/layout.ts";
+import { restore } from "../../lib/restore/restore.ts";
+import { RestoreError } from "../../lib/errors.ts";
+import { verifyBackup } from "../../lib/verify/verify.ts";
+import { type Checkout, makeCheckout, ownLines } from "../_checkout.ts";
+import { openEmbeddedStore, seedMemories, tableDigest } from "../_db.ts";
 import {
   assertRejectsWith,
   assertValid,
@@ -37,8 +38,8 @@ import {
   reseal,
   runCommand,
   withTempDir,
-} from "./_helpers.ts";
-import { zipBackup } from "./_zip.ts";
+} from "../_helpers.ts";
+import { zipBackup } from "../_zip.ts";
 
 const hasAge = (() => {
   try {

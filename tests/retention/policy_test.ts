@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { backupName } from "../lib/format/layout.ts";
+import { backupName } from "../../lib/format/layout.ts";
 import {
   applyRetention,
   DEFAULT_POLICY,
   isoWeek,
   type RetentionDecision,
   type RetentionPolicy,
-} from "../lib/retention/policy.ts";
+} from "../../lib/retention/policy.ts";
 
 const HOUR_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * HOUR_MS;

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { chromium } from "playwright-core";
-import { exportMemories } from "../lib/backup/export.ts";
-import { mermaidBlock } from "../lib/format/markdown/check.ts";
-import { GRAPH_LIMIT, MEMORIES_MD } from "../lib/format/markdown/text.ts";
-import { seedRelationshipStore } from "../lib/store/demo_data.ts";
-import { openEmbeddedStore, seedMemories } from "./_db.ts";
-import { configFrom, ROOT, withTempDir } from "./_helpers.ts";
+import { exportMemories } from "../../../lib/backup/export.ts";
+import { mermaidBlock } from "../../../lib/format/markdown/check.ts";
+import { GRAPH_LIMIT, MEMORIES_MD } from "../../../lib/format/markdown/text.ts";
+import { seedRelationshipStore } from "../../../lib/store/demo_data.ts";
+import { openEmbeddedStore, seedMemories } from "../../_db.ts";
+import { configFrom, ROOT, withTempDir } from "../../_helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = (() => {

@@ -1,16 +1,19 @@
 import assert from "node:assert/strict";
-import { recordFields } from "../lib/format/json/scan.ts";
-import { VerifyError } from "../lib/errors.ts";
-import { EXPORT_FILE } from "../lib/format/layout.ts";
-import { type ExportEntry, readExport } from "../lib/format/json/reader.ts";
-import { writeExport } from "../lib/format/json/writer.ts";
+import { recordFields } from "../../../lib/format/json/scan.ts";
+import { VerifyError } from "../../../lib/errors.ts";
+import { EXPORT_FILE } from "../../../lib/format/layout.ts";
+import {
+  type ExportEntry,
+  readExport,
+} from "../../../lib/format/json/reader.ts";
+import { writeExport } from "../../../lib/format/json/writer.ts";
 import {
   type ExportHeader,
   payloadFromRecord,
   type RawRecord,
   rawRecordLine,
-} from "../lib/format/records.ts";
-import { withTempDir } from "./_helpers.ts";
+} from "../../../lib/format/records.ts";
+import { withTempDir } from "../../_helpers.ts";
 
 // ---------------------------------------------------------------------------
 // Fixtures: records as a backup of a mem0 store would hold them.

@@ -1,26 +1,26 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { backup, type BackupResult } from "../lib/backup/backup.ts";
-import { hashFile, writeChecksums } from "../lib/format/checksums.ts";
-import { seedRelationshipStore } from "../lib/store/demo_data.ts";
-import { VerifyError } from "../lib/errors.ts";
+import { backup, type BackupResult } from "../../lib/backup/backup.ts";
+import { hashFile, writeChecksums } from "../../lib/format/checksums.ts";
+import { seedRelationshipStore } from "../../lib/store/demo_data.ts";
+import { VerifyError } from "../../lib/errors.ts";
 import {
   CHECKSUMS_FILE,
   EXPORT_FILE,
   METADATA_FILE,
-  SNAPSHOT_FILE,
+  RELATIONSHIPS_COPY_FILE,
   SUMS_FILE,
-} from "../lib/format/layout.ts";
-import { verifyBackup } from "../lib/verify/verify.ts";
-import { type VerifyReport } from "../lib/verify/report.ts";
-import { openEmbeddedStore, seedMemories } from "./_db.ts";
+} from "../../lib/format/layout.ts";
+import { verifyBackup } from "../../lib/verify/verify.ts";
+import { type VerifyReport } from "../../lib/verify/report.ts";
+import { openEmbeddedStore, seedMemories } from "../_db.ts";
 import {
   assertRejectsWith,
   configFrom,
   copyDir,
   runCommand,
   withTempDir,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 
 const MEMORIES = 20;
 const DIMS = 16;
@@ -145,7 +145,7 @@ const CASES: TamperCase[] = [
   },
   {
     name: "the relationship snapshot missing",
-    tamper: (dir) => Deno.remove(`${dir}/${SNAPSHOT_FILE}`),
+    tamper: (dir) => Deno.remove(`${dir}/${RELATIONSHIPS_COPY_FILE}`),
     fails: {
       files: /missing relationships\.db/,
       checksums: /relationships\.db is missing/,
@@ -237,7 +237,7 @@ const CASES: TamperCase[] = [
   {
     name: "a relationship row deleted from the snapshot (checksums recomputed)",
     tamper: async (dir) => {
-      const db = new DatabaseSync(`${dir}/${SNAPSHOT_FILE}`);
+      const db = new DatabaseSync(`${dir}/${RELATIONSHIPS_COPY_FILE}`);
       db.exec(
         "delete from relationships where id = (select min(id) from relationships)",
       );

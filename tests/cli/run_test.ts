@@ -8,18 +8,18 @@
  */
 
 import assert from "node:assert/strict";
-import { COMMANDS } from "../lib/cli/commands.ts";
-import { METADATA_FILE, TEMP_PREFIX } from "../lib/format/layout.ts";
+import { COMMANDS } from "../../lib/cli/commands.ts";
+import { METADATA_FILE, TEMP_PREFIX } from "../../lib/format/layout.ts";
 import {
   type Checkout,
   makeCheckout,
   onTerminal,
   ownLines,
-} from "./_checkout.ts";
-import { seedMemories, startWireDatabase } from "./_db.ts";
-import { startFaultProxy } from "./_fault_server.ts";
-import { backupsIn, shellEnv } from "./_helpers.ts";
-import { zipBackup } from "./_zip.ts";
+} from "../_checkout.ts";
+import { seedMemories, startWireDatabase } from "../_db.ts";
+import { startFaultProxy } from "../_fault_server.ts";
+import { backupsIn, shellEnv } from "../_helpers.ts";
+import { zipBackup } from "../_zip.ts";
 
 const MEMORIES = 60;
 const RELATIONSHIPS = 20;

@@ -10,16 +10,16 @@
  */
 
 import assert from "node:assert/strict";
-import { backup } from "../lib/backup/backup.ts";
-import { parseDatabaseUrl } from "../lib/store/connection.ts";
-import { BackupError } from "../lib/errors.ts";
-import { LOG_FILE, TEMP_PREFIX } from "../lib/format/layout.ts";
-import { pruneBackups } from "../lib/retention/prune.ts";
-import { DEFAULT_POLICY } from "../lib/retention/policy.ts";
-import { verifyBackup } from "../lib/verify/verify.ts";
-import { LOCK_FILE } from "../lib/util/lock.ts";
-import { openPostgresSession } from "../lib/store/pg_session.ts";
-import { makeCheckout } from "./_checkout.ts";
+import { backup } from "../../lib/backup/backup.ts";
+import { parseDatabaseUrl } from "../../lib/store/connection.ts";
+import { BackupError } from "../../lib/errors.ts";
+import { LOG_FILE, TEMP_PREFIX } from "../../lib/format/layout.ts";
+import { pruneBackups } from "../../lib/retention/prune.ts";
+import { DEFAULT_POLICY } from "../../lib/retention/policy.ts";
+import { verifyBackup } from "../../lib/verify/verify.ts";
+import { LOCK_FILE } from "../../lib/util/lock.ts";
+import { openPostgresSession } from "../../lib/store/pg_session.ts";
+import { makeCheckout } from "../_checkout.ts";
 import {
   listBackups,
   messages,
@@ -28,8 +28,8 @@ import {
   spawnScript,
   startSharedDatabase,
   tick,
-} from "./_crash.ts";
-import { assertRejectsWith, configFrom, memoryRecords } from "./_helpers.ts";
+} from "../_crash.ts";
+import { assertRejectsWith, configFrom, memoryRecords } from "../_helpers.ts";
 
 /** About half a second of backup over the wire. */
 const SIZE = { memories: 1000, dims: 1536 };

@@ -1,25 +1,25 @@
 import assert from "node:assert/strict";
-import { backup } from "../lib/backup/backup.ts";
-import { BackupError, StoreError } from "../lib/errors.ts";
+import { backup } from "../../lib/backup/backup.ts";
+import { BackupError, StoreError } from "../../lib/errors.ts";
 import {
   BACKUP_NAME,
   EXPORT_FILE,
   LOG_FILE,
   METADATA_FILE,
-  SNAPSHOT_FILE,
+  RELATIONSHIPS_COPY_FILE,
   TEMP_PREFIX,
-} from "../lib/format/layout.ts";
-import { payloadFromRecord } from "../lib/format/records.ts";
-import { seedRelationshipStore } from "../lib/store/demo_data.ts";
-import { LOCK_FILE } from "../lib/util/lock.ts";
-import { verifyBackup } from "../lib/verify/verify.ts";
+} from "../../lib/format/layout.ts";
+import { payloadFromRecord } from "../../lib/format/records.ts";
+import { seedRelationshipStore } from "../../lib/store/demo_data.ts";
+import { LOCK_FILE } from "../../lib/util/lock.ts";
+import { verifyBackup } from "../../lib/verify/verify.ts";
 import {
   openEmbeddedStore,
   seedMemories,
   startWireDatabase,
   tableDigest,
   type TestDatabase,
-} from "./_db.ts";
+} from "../_db.ts";
 import {
   assertRejectsWith,
   assertValid,
@@ -28,7 +28,7 @@ import {
   memoryRecords,
   runCommand,
   withTempDir,
-} from "./_helpers.ts";
+} from "../_helpers.ts";
 
 const SIZE = { memories: 120, dims: 384 };
 
@@ -336,9 +336,12 @@ Deno.test("backup() copies a live WAL-mode relationship store with every table",
         5,
         "rows still in the WAL are in the backup",
       );
-      const copy = new DatabaseSync(`${result.path}/${SNAPSHOT_FILE}`, {
-        readOnly: true,
-      });
+      const copy = new DatabaseSync(
+        `${result.path}/${RELATIONSHIPS_COPY_FILE}`,
+        {
+          readOnly: true,
+        },
+      );
       const mode = copy.prepare("pragma journal_mode").get() as {
         journal_mode: string;
       };

@@ -4,10 +4,10 @@ import {
   isLoopback,
   netGrant,
   parseDatabaseUrl,
-} from "../lib/store/connection.ts";
-import { UsageError } from "../lib/errors.ts";
-import { redact, registerSecret } from "../lib/redact.ts";
-import { withTempDir } from "./_helpers.ts";
+} from "../../lib/store/connection.ts";
+import { UsageError } from "../../lib/errors.ts";
+import { redact, registerSecret } from "../../lib/redact.ts";
+import { withTempDir } from "../_helpers.ts";
 
 const NEON_HOST = "ep-cool-darkness-123456.us-east-2.aws.neon.tech";
 const NEON_URL =

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import denoJson from "../deno.json" with { type: "json" };
+import denoJson from "../../deno.json" with { type: "json" };
 import {
   CRON_MARKER,
   cronLine,
@@ -9,9 +9,9 @@ import {
   systemdUnits,
   withEntry,
   withoutEntry,
-} from "../lib/schedule/schedule.ts";
-import { UsageError } from "../lib/errors.ts";
-import { ROOT, shellEnv, withTempDir } from "./_helpers.ts";
+} from "../../lib/schedule/schedule.ts";
+import { UsageError } from "../../lib/errors.ts";
+import { ROOT, shellEnv, withTempDir } from "../_helpers.ts";
 
 const SCRIPT = `${ROOT}/scripts/schedule.ts`;
 const OPTIONS: ScheduleOptions = {

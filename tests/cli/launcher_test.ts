@@ -7,13 +7,17 @@
  */
 
 import assert from "node:assert/strict";
-import denoJson from "../deno.json" with { type: "json" };
-import { COMMANDS, MEMORY_FLAGS } from "../lib/cli/commands.ts";
-import { grantsFor, permissionFlags, pgliteFiles } from "../lib/cli/grants.ts";
-import { childArgs } from "../lib/cli/launcher.ts";
-import { UsageError } from "../lib/errors.ts";
-import { progressLine } from "../lib/progress.ts";
-import { assertRejectsWith, ROOT } from "./_helpers.ts";
+import denoJson from "../../deno.json" with { type: "json" };
+import { COMMANDS, MEMORY_FLAGS } from "../../lib/cli/commands.ts";
+import {
+  grantsFor,
+  permissionFlags,
+  pgliteFiles,
+} from "../../lib/cli/grants.ts";
+import { childArgs } from "../../lib/cli/launcher.ts";
+import { UsageError } from "../../lib/errors.ts";
+import { progressLine } from "../../lib/progress.ts";
+import { assertRejectsWith, ROOT } from "../_helpers.ts";
 
 /** The permission flags `deno task CMD ARGS` gets with these settings. */
 function flags(

@@ -1,20 +1,20 @@
-import { LOCK_FILE } from "../lib/util/lock.ts";
+import { LOCK_FILE } from "../../lib/util/lock.ts";
 import assert from "node:assert/strict";
-import { backup } from "../lib/backup/backup.ts";
+import { backup } from "../../lib/backup/backup.ts";
 import {
   backupName,
   EXPORT_FILE,
   parseBackupName,
-} from "../lib/format/layout.ts";
-import { pruneArtifacts, pruneBackups } from "../lib/retention/prune.ts";
+} from "../../lib/format/layout.ts";
+import { pruneArtifacts, pruneBackups } from "../../lib/retention/prune.ts";
 import {
   DEFAULT_POLICY,
   type RetentionPolicy,
-} from "../lib/retention/policy.ts";
-import { makeCheckout, ownLines } from "./_checkout.ts";
-import { openEmbeddedStore, seedMemories } from "./_db.ts";
-import { type FakeGitHub, startFakeGitHub } from "./_fake_github.ts";
-import { configFrom, copyDir, withTempDir } from "./_helpers.ts";
+} from "../../lib/retention/policy.ts";
+import { makeCheckout, ownLines } from "../_checkout.ts";
+import { openEmbeddedStore, seedMemories } from "../_db.ts";
+import { type FakeGitHub, startFakeGitHub } from "../_fake_github.ts";
+import { configFrom, copyDir, withTempDir } from "../_helpers.ts";
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;

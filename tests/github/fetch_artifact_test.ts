@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { backup } from "../lib/backup/backup.ts";
-import { EXPORT_FILE } from "../lib/format/layout.ts";
-import { makeCheckout, ownLines } from "./_checkout.ts";
-import { openEmbeddedStore, seedMemories } from "./_db.ts";
-import { startFakeGitHub } from "./_fake_github.ts";
-import { configFrom } from "./_helpers.ts";
-import { zipBackup } from "./_zip.ts";
+import { backup } from "../../lib/backup/backup.ts";
+import { EXPORT_FILE } from "../../lib/format/layout.ts";
+import { makeCheckout, ownLines } from "../_checkout.ts";
+import { openEmbeddedStore, seedMemories } from "../_db.ts";
+import { startFakeGitHub } from "../_fake_github.ts";
+import { configFrom } from "../_helpers.ts";
+import { zipBackup } from "../_zip.ts";
 
 const NEWEST = "memory_20240315_020000";
 const OLDER = "memory_20240314_020000";

@@ -1,9 +1,12 @@
 /**
- * One consistent view of both stores for a format writer: a
+ * A capture: one consistent reading of both stores for a format writer: a
  * `REPEATABLE READ READ ONLY` transaction on the memory table, and a copy of
  * the SQLite relationship store taken with SQLite's online backup. The
- * writer gets the metadata header and record streams; the snapshot checks
- * that the writer wrote exactly as many memories as the snapshot holds.
+ * writer gets the metadata header and record streams; the capture checks
+ * that the writer wrote exactly as many memories as the store held.
+ *
+ * ("Snapshot" is kept for what a backup repository holds; a capture is
+ * the moment a backup or export reads the stores.)
  *
  * @module
  */
@@ -13,30 +16,30 @@ import { type Config, formatTableName } from "./config.ts";
 import { BackupError, StoreError } from "../errors.ts";
 import {
   FORMAT_VERSION,
-  SNAPSHOT_FILE,
+  RELATIONSHIPS_COPY_FILE,
   TOOL_VERSION,
 } from "../format/layout.ts";
 import {
   countMemories,
-  inSnapshot,
+  inRepeatableRead,
   inspectTable,
   type MemoryStore,
   readMemories,
 } from "./memory/read.ts";
 import type { ExportFormat, ExportHeader } from "../format/records.ts";
 import {
+  copyRelationships,
   readRelationships,
-  type RelationshipSnapshot,
-  snapshotRelationships,
+  type RelationshipCopy,
 } from "./relationships/read.ts";
 import { exists } from "../util/fs.ts";
 import type { RecordSource } from "../format/source.ts";
 
 /** What a format writer gets: the store's side of {@linkcode RecordSource}. */
-export type StoreSnapshot = RecordSource;
+export type StoreCapture = RecordSource;
 
-/** What to snapshot. */
-export interface SnapshotOptions {
+/** What to capture. */
+export interface CaptureOptions {
   /** Table, user filter, relationship store. */
   readonly config: Config;
   /** The format being written, recorded in the header. */
@@ -54,34 +57,34 @@ export interface SnapshotOptions {
 }
 
 /**
- * Takes the snapshot and hands it to a writer.
+ * Captures both stores and hands them to a writer.
  *
  * @param store The open memory store.
  * @param relationshipSource The relationship store to copy, if any (see
  * {@linkcode relationshipSourceOf}).
- * @param options What to snapshot.
+ * @param options What to capture.
  * @param write The format writer; returns how many memories it wrote.
  * @returns What the writer returns.
  * @throws {BackupError} When the writer wrote another number of memories
- * than the snapshot holds.
+ * than the store holds.
  */
-export async function withStoreSnapshot<T extends { memories: number }>(
+export async function withStoreCapture<T extends { memories: number }>(
   store: MemoryStore,
   relationshipSource: string | undefined,
-  options: SnapshotOptions,
-  write: (snapshot: StoreSnapshot) => Promise<T>,
+  options: CaptureOptions,
+  write: (capture: StoreCapture) => Promise<T>,
 ): Promise<T> {
   const { config } = options;
   const progress = options.onProgress ?? (() => {});
-  return await inSnapshot(store.session, async () => {
+  return await inRepeatableRead(store.session, async () => {
     const table = await inspectTable(store.session, config.table);
     const count = await countMemories(store.session, table, {
       userId: config.userId,
     });
-    let relationships: RelationshipSnapshot | undefined;
+    let relationships: RelationshipCopy | undefined;
     if (relationshipSource !== undefined) {
       progress({ what: "copying relationship store" });
-      relationships = await snapshotRelationships(
+      relationships = await copyRelationships(
         relationshipSource,
         options.relationshipsCopy,
       );
@@ -111,14 +114,14 @@ export async function withStoreSnapshot<T extends { memories: number }>(
       relationships: {
         source: relationshipSource ?? null,
         snapshot: relationships && options.format === "json"
-          ? SNAPSHOT_FILE
+          ? RELATIONSHIPS_COPY_FILE
           : null,
         tables: relationships?.tables ?? {},
       },
     };
     let n = 0;
     let bytes = 0;
-    const snapshot: StoreSnapshot = {
+    const capture: StoreCapture = {
       header,
       memories: (o = {}) => {
         const records = readMemories(store.session, table, {
@@ -140,11 +143,11 @@ export async function withStoreSnapshot<T extends { memories: number }>(
       relationships: () =>
         relationships ? readRelationships(options.relationshipsCopy) : [],
     };
-    const result = await write(snapshot);
+    const result = await write(capture);
     if (result.memories !== count) {
       throw new BackupError(
         options.name,
-        `Cannot back up: wrote ${result.memories} memories but the snapshot of ${
+        `Cannot back up: wrote ${result.memories} memories but the capture of ${
           formatTableName(config.table)
         } holds ${count}`,
       );

@@ -7,9 +7,9 @@ import {
   DEFAULT_RELATIONSHIPS_DB,
   DEFAULT_TABLE,
   resolveConfig,
-} from "../lib/store/config.ts";
-import { UsageError } from "../lib/errors.ts";
-import { backupName, parseBackupName } from "../lib/format/layout.ts";
+} from "../../lib/store/config.ts";
+import { UsageError } from "../../lib/errors.ts";
+import { backupName, parseBackupName } from "../../lib/format/layout.ts";
 
 /** Settings from a fixed environment, never the real one. */
 function resolve(
