@@ -25,7 +25,8 @@ export function bytes(bytes: number): string {
   const units = ["B", "KB", "MB", "GB", "TB"];
   let value = bytes;
   let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
+  // 999,999 B is 1.0 MB, not 1000.0 KB: step up when the rounded value would.
+  while (value >= 999.95 && unit < units.length - 1) {
     value /= 1000;
     unit++;
   }
@@ -39,8 +40,10 @@ export function bytes(bytes: number): string {
  * @returns The formatted duration.
  */
 export function duration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  const minutes = Math.floor(ms / 60_000);
-  return `${minutes} min ${Math.round((ms - minutes * 60_000) / 1000)} s`;
+  // Rounded first, so that 59,960 ms is 1 min 0 s, not 60.0 s, and 119,600
+  // ms is 2 min 0 s, not 1 min 60 s.
+  if (Math.round(ms) < 1000) return `${Math.round(ms)} ms`;
+  if (Math.round(ms / 100) < 600) return `${(ms / 1000).toFixed(1)} s`;
+  const seconds = Math.round(ms / 1000);
+  return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
 }

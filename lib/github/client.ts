@@ -14,7 +14,7 @@
 
 import { createHash } from "node:crypto";
 import { GitHubError, UsageError } from "../errors.ts";
-import { registerSecret } from "../redact.ts";
+import { redact, registerSecret } from "../redact.ts";
 
 /** Where and as whom to call GitHub. */
 export interface GitHubSettings {
@@ -64,7 +64,10 @@ export function githubSettings(
   }
   registerSecret(token);
   const repository = env("GITHUB_REPOSITORY")?.trim();
-  if (!repository || !/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository)) {
+  if (
+    !repository || !/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository) ||
+    repository.split("/").some((part) => /^\.+$/.test(part))
+  ) {
     throw new UsageError(
       "GITHUB_REPOSITORY",
       `Invalid GITHUB_REPOSITORY${
@@ -93,7 +96,14 @@ export function githubApiUrl(
     if (url.protocol !== "https:" && url.protocol !== "http:") {
       throw new TypeError("scheme");
     }
-  } catch {
+    if (url.protocol === "http:" && !LOOPBACK.has(url.hostname)) {
+      throw new UsageError(
+        "GITHUB_API_URL",
+        `Invalid GITHUB_API_URL "${apiUrl}": the token would travel unencrypted; use https (plain http only to a loopback address)`,
+      );
+    }
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
     throw new UsageError(
       "GITHUB_API_URL",
       `Invalid GITHUB_API_URL "${apiUrl}": not an http(s) URL`,
@@ -101,6 +111,8 @@ export function githubApiUrl(
   }
   return apiUrl;
 }
+
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
 /** How long to wait before retry `n` (1-based), in ms, unless the server says. */
 function backoff(n: number): number {
@@ -116,7 +128,9 @@ function describeStatus(status: number, body: string, what: string): string {
   } catch {
     message = body.slice(0, 200);
   }
-  const detail = message ? `: ${message.replace(/\s+/g, " ")}` : "";
+  // A server (or a proxy) may echo the request: the token never goes into
+  // the message.
+  const detail = message ? `: ${redact(message.replace(/\s+/g, " "))}` : "";
   if (status === 401) return `GitHub refused the token (HTTP 401)${detail}`;
   if (status === 403) {
     const needed = /\bissue/.test(what)
@@ -318,7 +332,7 @@ export async function downloadArtifact(
       const body = await response.text();
       throw new GitHubError(
         `Cannot ${what}: the storage answered HTTP ${response.status} ${
-          body.slice(0, 120)
+          redact(body.slice(0, 120).replace(/\s+/g, " "))
         }`,
         response.status,
       );

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { tableCell } from "../format/markdown/text.ts";
 import { bytes, count, duration } from "../units.ts";
 import type { BackupMetadata } from "../format/records.ts";
 
@@ -58,9 +59,9 @@ export function summaryMarkdown(facts: SummaryFacts): string {
     `| Relationships | ${count(m.relationship_count)}${
       change(m.relationship_count, facts.previous?.relationship_count)
     } |`,
-    `| Table | ${m.memories.schema}.${m.memories.table}, ${
+    `| Table | ${tableCell(`${m.memories.schema}.${m.memories.table}`)}, ${
       m.memories.dims ?? "?"
-    } dims${m.user_id ? `, user ${m.user_id}` : ""} |`,
+    } dims${m.user_id ? `, user ${tableCell(m.user_id)}` : ""} |`,
     `| Backup size | ${bytes(facts.backupBytes)} |`,
     `| Artifact | \`${facts.artifact}\`, ${bytes(facts.artifactBytes)}, ${
       facts.encrypted ? "encrypted with age" : "**not encrypted**"

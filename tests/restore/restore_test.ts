@@ -830,5 +830,64 @@ Deno.test("restore() is all or nothing: a failure late in either store leaves bo
         assert.ok(Deno.statSync(`${rel}.memkeep-restoring/mine`).isDirectory);
       },
     );
+    await t.step(
+      "export.json changed after it was verified (between the preview and yes): refused, nothing written",
+      async () => {
+        const target = `${dir}/changed`;
+        const rel = `${target}/relationships.db`;
+        await Deno.mkdir(target);
+        seedRelationshipStore(rel, ["p", "q", "r"], { relationships: 2 });
+        const seeded = await openEmbeddedStore(`${target}/pglite`);
+        await seedMemories(seeded, "public.memories", {
+          memories: 10,
+          dims: DIMS,
+          seed: 99,
+        });
+        await seeded.close();
+        const digest = await storeDigest(target);
+        const copy = `${dir}/changed-backup`;
+        await Deno.mkdir(copy);
+        for (const entry of Deno.readDirSync(original.path)) {
+          await Deno.copyFile(
+            `${original.path}/${entry.name}`,
+            `${copy}/${entry.name}`,
+          );
+        }
+        const relBefore = relationshipRows(rel);
+        let previewed = 0;
+        await assertRejectsWith(
+          () =>
+            restore(options(copy, embedded(target, rel), {
+              confirm: async (preview) => {
+                previewed = preview.memories.restored +
+                  preview.memories.skipped;
+                // The same length, still valid JSON: only the digest can tell.
+                const path = `${copy}/${EXPORT_FILE}`;
+                const text = await Deno.readTextFile(path);
+                const at = text.lastIndexOf('"content":"') + 11;
+                await Deno.writeTextFile(
+                  path,
+                  text.slice(0, at) +
+                    (text[at] === "X" ? "Y" : "X") + text.slice(at + 1),
+                );
+                return true;
+              },
+            })),
+          RestoreError,
+          /^Cannot restore: export\.json changed after it was verified; nothing was written$/,
+        );
+        assert.equal(
+          previewed,
+          MEMORIES + 2,
+          "the preview ran on the verified file",
+        );
+        assert.equal(
+          await storeDigest(target),
+          digest,
+          "no memory was written",
+        );
+        assert.deepEqual(relationshipRows(rel), relBefore);
+      },
+    );
   });
 });

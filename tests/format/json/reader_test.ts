@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { recordFields } from "../../../lib/format/json/scan.ts";
+import { objectFields, recordFields } from "../../../lib/format/json/scan.ts";
 import { VerifyError } from "../../../lib/errors.ts";
 import { EXPORT_FILE } from "../../../lib/format/layout.ts";
 import {
@@ -1039,4 +1039,76 @@ Deno.test("payloadFromRecord() rebuilds the payload a backup lifted apart", asyn
       }
     },
   );
+});
+
+Deno.test("readExport() with verified: true splits records into the same fields without parsing them, in every layout", async (t) => {
+  const memkeep = await written(MEMORIES, RELATIONSHIPS);
+  const lines = memkeep.split("\n");
+  const read = async (source: string, verified: boolean) => {
+    const out: ExportEntry[] = [];
+    for await (
+      const entry of readExport(
+        chunked(bytesOf(source), WHOLE),
+        EXPORT_FILE,
+        { verified },
+      )
+    ) out.push(entry);
+    return out;
+  };
+  const cases: { name: string; source: string }[] = [
+    { name: "memkeep's own lines", source: memkeep },
+    {
+      name: "two memories on one line (handed to the scanner)",
+      source: [...lines.slice(0, 3), lines[3]! + lines[4]!, ...lines.slice(5)]
+        .join("\n"),
+    },
+    {
+      name: "the whole document on one line",
+      source: memkeep.replaceAll("\n", ""),
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      const plain = await read(c.source, false);
+      const verified = await read(c.source, true);
+      assert.equal(verified.length, 1 + MEMORIES.length + RELATIONSHIPS.length);
+      assert.deepEqual(
+        verified.map((e) => [e.section, e.text, e.line, [...e.fields]]),
+        plain.map((e) => [e.section, e.text, e.line, [...e.fields]]),
+      );
+      assert.deepEqual(
+        inSection(verified, "memories").map((e) => e.fields),
+        MEMORIES,
+      );
+      // The value is still there when asked for.
+      assert.deepEqual(verified[1]!.value, JSON.parse(verified[1]!.text));
+    });
+  }
+});
+
+Deno.test("objectFields() takes exactly one object and nothing else", async (t) => {
+  const cases: [string, string, [string, string][] | undefined][] = [
+    ["one object", '{"a":1,"b":[1,2],"c":{"d":"}"}}', [["a", "1"], [
+      "b",
+      "[1,2]",
+    ], ["c", '{"d":"}"}']]],
+    ["spaces around keys and values", '{ "a" : 1 , "b" : "x" }', [["a", "1"], [
+      "b",
+      '"x"',
+    ]]],
+    ["an empty object", "{}", []],
+    ["an array of strings", '{"a":["]",1]}', [["a", '["]",1]']]],
+    ["two objects on one line", '{"a":1},{"b":2}', undefined],
+    ["two objects without a comma", '{"a":1}{"b":2}', undefined],
+    ["a cut object", '{"a":1,"b":', undefined],
+    ["a cut string", '{"a":"x', undefined],
+    ["a missing value", '{"a":}', undefined],
+    ["not an object", "[1,2]", undefined],
+  ];
+  for (const [name, text, fields] of cases) {
+    await t.step(name, () => {
+      const got = objectFields(text);
+      assert.deepEqual(got && [...got], fields);
+    });
+  }
 });
