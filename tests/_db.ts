@@ -238,7 +238,11 @@ export async function seedMemories(
   };
   for (const m of demoMemories(size)) {
     const i = params.length;
-    values.push(`($${i + 1}, $${i + 2}::vector, $${i + 3}::jsonb)`);
+    values.push(
+      `($${i + 1}::text::${options.idType ?? "uuid"}, $${
+        i + 2
+      }::text::vector, $${i + 3}::text::jsonb)`,
+    );
     params.push(m.id, m.vector, m.payload);
     n++;
     if (values.length === 100) await flush();

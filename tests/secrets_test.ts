@@ -130,10 +130,14 @@ function startSilentServer(): { port: number; close(): void } {
   };
 }
 
+/** On a real server, the login whose password is the sentinel. */
+let sentinelUser: string | undefined;
+
 /** The wire database's URL with the sentinel password and other parameters. */
 function withPassword(db: WireDatabase, params: Record<string, string> = {}) {
   const url = new URL(db.url);
   url.password = PASSWORD;
+  if (sentinelUser) url.username = sentinelUser;
   for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
   return url.toString();
 }
@@ -173,6 +177,14 @@ Deno.test("no command prints or writes the database password, the GitHub token o
 
     const table = `${db.schema}.memories`;
     await seedMemories(db, table, { memories: 30, dims: 8 });
+    if (db.kind === "external") {
+      // A real server checks the password: a login whose password is the
+      // sentinel.
+      sentinelUser = `memkeep_sentinel_${db.schema.slice(-12)}`;
+      await db.query(
+        `create role ${sentinelUser} superuser login password '${PASSWORD}'`,
+      );
+    }
     const ids = (await db.query(`select id::text from ${table}`)).map((r) =>
       r[0]!
     );
@@ -464,20 +476,26 @@ Deno.test("no command prints or writes the database password, the GitHub token o
             {},
             /password authentication failed for user "me"/,
           ],
+          // Only a server without TLS (pglite-socket) can refuse it; the
+          // real server's TLS is tested in tests/store/postgres_test.ts.
           // Four commands ask at once: each gets a few seconds.
-          [
-            "TLS required by a server without TLS (127.0.0.1)",
-            withPassword(db, { sslmode: "require", connect_timeout: "5" }),
-            {},
-            /^Error: Cannot connect to postgresql:\/\/postgres@127\.0\.0\.1:\d+\/postgres: the server does not support SSL, but sslmode asks for it/,
-          ],
-          [
-            "TLS required by a server without TLS (localhost)",
-            withPassword(db, { sslmode: "require", connect_timeout: "5" })
-              .replace("127.0.0.1", "localhost"),
-            {},
-            /^Error: Cannot connect to postgresql:\/\/postgres@localhost:\d+\/postgres: the server does not support SSL, but sslmode asks for it/,
-          ],
+          ...(db.kind === "socket"
+            ? [
+              [
+                "TLS required by a server without TLS (127.0.0.1)",
+                withPassword(db, { sslmode: "require", connect_timeout: "5" }),
+                {},
+                /^Error: Cannot connect to postgresql:\/\/postgres@127\.0\.0\.1:\d+\/postgres: the server does not support SSL, but sslmode asks for it/,
+              ],
+              [
+                "TLS required by a server without TLS (localhost)",
+                withPassword(db, { sslmode: "require", connect_timeout: "5" })
+                  .replace("127.0.0.1", "localhost"),
+                {},
+                /^Error: Cannot connect to postgresql:\/\/postgres@localhost:\d+\/postgres: the server does not support SSL, but sslmode asks for it/,
+              ],
+            ] as [string, string, Record<string, string>, RegExp][]
+            : []),
         ];
         const commands: [string, string[]][] = [
           ["backup", ["backup"]],
@@ -564,6 +582,10 @@ Deno.test("no command prints or writes the database password, the GitHub token o
     silent.close();
     await fakePg.close();
     await fake.close();
+    if (sentinelUser) {
+      await db.query(`drop role ${sentinelUser}`).catch(() => {});
+      sentinelUser = undefined;
+    }
     await db.close();
     await checkout.remove();
     await Deno.remove(outside, { recursive: true });

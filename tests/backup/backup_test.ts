@@ -60,7 +60,7 @@ async function assertFaithful(
     }
     const payload = payloadFromRecord(record);
     const same = await db.query(
-      `select (payload is not distinct from $2::jsonb)::text from ${table} where id::text = $1`,
+      `select (payload is not distinct from $2::text::jsonb)::text from ${table} where id::text = $1`,
       [id, payload],
     );
     assert.equal(

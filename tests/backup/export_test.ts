@@ -157,7 +157,7 @@ async function withSeededStore(fn: (f: Fixture) => Promise<void>) {
       await seedMemories(db, "public.memories", SIZE);
       for (const h of HOSTILE) {
         await db.query(
-          "insert into memories values ($1, $2::vector, $3::jsonb)",
+          "insert into memories values ($1, $2::text::vector, $3::text::jsonb)",
           [
             h.id,
             h.vector,
@@ -857,7 +857,7 @@ Deno.test("exportMemories() groups Markdown by the client and project names as s
       for (const p of payloads) {
         n++;
         await db.query(
-          "insert into memories values ($1, '[1,2]', $2::jsonb)",
+          "insert into memories values ($1, '[1,2]', $2::text::jsonb)",
           [
             `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`,
             JSON.stringify(p),

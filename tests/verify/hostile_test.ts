@@ -484,7 +484,7 @@ async function assertExact(
       );
     }
     const same = await fx.db.query(
-      `select (payload::jsonb is not distinct from $2::jsonb)::text from ${qualified} where id::text = $1`,
+      `select (payload::jsonb is not distinct from $2::text::jsonb)::text from ${qualified} where id::text = $1`,
       [m.id, m.payload],
     );
     assert.equal(

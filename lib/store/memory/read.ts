@@ -314,7 +314,9 @@ export async function* readMemories(
      select id::text, ${
       includeVectors ? "vector::text" : "null"
     }, jsonb_typeof(p),
-            (p->'data')::text, (p - '{data,created_at,heat}'::text[])::text,
+            (p->'data')::text,
+            case when jsonb_typeof(p) = 'object'
+              then (p - '{data,created_at,heat}'::text[])::text end,
             (p->'created_at')::text, (p->'heat')::text
        from (select id, vector, payload::jsonb as p from ${
       qualified(table)
