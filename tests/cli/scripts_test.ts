@@ -702,13 +702,17 @@ async function restoreSteps(
       };
       const before = await digest();
       const filesBefore = files();
+      // Into the embedded store's public schema, whichever schema the
+      // wire server's test table was in.
+      const into = { MEMORY_TABLE: "public.big_memories" };
       const child = new Deno.Command(Deno.execPath(), {
         args: productionArgs(checkout, "restore", [
           "--source",
           `backups/${big}`,
           "--force",
-        ]),
+        ], into),
         cwd: checkout.dir,
+        env: into,
         stdout: "null",
         stderr: "null",
       }).spawn();
@@ -741,7 +745,7 @@ async function restoreSteps(
         `backups/${big}`,
         "--force",
         "--json",
-      ]);
+      ], into);
       assert.equal(again.code, 0, again.stderr);
       assert.equal(
         JSON.parse(again.stdout).memories.restored,
