@@ -159,6 +159,34 @@ function configOf(url: string, table: string, dir: string): Config {
   });
 }
 
+function parseTarget(qualified: string): { schema: string; name: string } {
+  const [schema, name] = qualified.split(".");
+  return { schema: schema!, name: name! };
+}
+
+/**
+ * A login that may only read `table`.
+ *
+ * @returns Its URL: the server's, with this login and password.
+ */
+async function selectOnlyLogin(
+  url: string,
+  table: string,
+  role: string,
+  password: string,
+): Promise<string> {
+  const { schema } = parseTarget(table);
+  await withSession(url, async (q) => {
+    await q.query(`create role ${role} login password '${password}'`);
+    await q.query(`grant usage on schema ${schema} to ${role}`);
+    await q.query(`grant select on ${table} to ${role}`);
+  });
+  const login = new URL(url);
+  login.username = role;
+  login.password = password;
+  return login.toString();
+}
+
 async function count(url: string, table: string): Promise<number> {
   return await withSession(
     url,
@@ -267,11 +295,6 @@ real(
   },
 );
 
-function parseTarget(qualified: string): { schema: string; name: string } {
-  const [schema, name] = qualified.split(".");
-  return { schema: schema!, name: name! };
-}
-
 real(
   "a backup while four clients insert, update and delete holds the table as of one instant",
   async (s) => {
@@ -363,20 +386,20 @@ real(
     const table = await seededTable(s.url, 300);
     // Every row read costs 20 ms for this login (a row-level security
     // policy that sleeps; superusers are exempt from row-level security).
-    const schema = table.split(".")[0]!;
-    const role = `slow_${schema}`;
+    const slowUrl = new URL(
+      await selectOnlyLogin(
+        s.url,
+        table,
+        `slow_${parseTarget(table).schema}`,
+        "slow-pw-123",
+      ),
+    );
     await withSession(s.url, async (q) => {
-      await q.query(`create role ${role} login password 'slow-pw-123'`);
-      await q.query(`grant usage on schema ${schema} to ${role}`);
-      await q.query(`grant select on ${table} to ${role}`);
       await q.query(`alter table ${table} enable row level security`);
       await q.query(
         `create policy slow on ${table} using (pg_sleep(0.02) is not null)`,
       );
     });
-    const slowUrl = new URL(s.url);
-    slowUrl.username = role;
-    slowUrl.password = "slow-pw-123";
     await withTempDir(async (dir) => {
       await t.step("statement_timeout=300 (a URL parameter)", async () => {
         const url = new URL(slowUrl);
@@ -464,19 +487,15 @@ real(
   "a login with only SELECT backs up, and a restore with it is refused in one line naming the privilege, nothing written",
   async (s) => {
     const table = await seededTable(s.url, 30);
-    const schema = table.split(".")[0]!;
-    const role = `reader_${schema}`;
-    await withSession(s.url, async (q) => {
-      await q.query(`create role ${role} login password 'reader-pw-123'`);
-      await q.query(`grant usage on schema ${schema} to ${role}`);
-      await q.query(`grant select on ${table} to ${role}`);
-    });
-    const url = new URL(s.url);
-    url.username = role;
-    url.password = "reader-pw-123";
+    const url = await selectOnlyLogin(
+      s.url,
+      table,
+      `reader_${parseTarget(table).schema}`,
+      "reader-pw-123",
+    );
     await withTempDir(async (dir) => {
       const made = await backup({
-        config: configOf(url.toString(), table, dir),
+        config: configOf(url, table, dir),
       });
       assert.equal(made.metadata.memory_count, 30);
       // Into the same table (rows already there are changed in update mode).
@@ -485,7 +504,7 @@ real(
         () =>
           restore({
             source: made.path,
-            config: configOf(url.toString(), table, dir),
+            config: configOf(url, table, dir),
           }),
         StoreError,
         /permission denied/,
