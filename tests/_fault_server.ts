@@ -192,6 +192,11 @@ export type ProxyFault =
     readonly kind: "error";
     readonly armedBy: RegExp;
     readonly rows: number;
+    /**
+     * `complete`: instead, replaces the armed statement's completion (the
+     * end of a `COPY FROM STDIN`, which returns no rows).
+     */
+    readonly at?: "complete";
     readonly code: string;
     readonly message: string;
   }
@@ -328,9 +333,13 @@ export function startFaultProxy(
             finished();
             continue;
           }
+          const atComplete = fault.kind === "error" &&
+            fault.at === "complete";
           if (
-            armed && !triggered && msg[0] === 0x44 &&
-            fault.kind !== "drop-on-statement" && ++rows > fault.rows
+            armed && !triggered && fault.kind !== "drop-on-statement" &&
+            (atComplete
+              ? msg[0] === 0x43 // CommandComplete
+              : msg[0] === 0x44 && ++rows > fault.rows)
           ) {
             if (fault.kind === "drop") {
               drop();

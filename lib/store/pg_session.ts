@@ -9,7 +9,8 @@ import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import postgres from "postgres";
 import type { ConnectionSettings } from "./connection.ts";
 import { oneLine, StoreError } from "../errors.ts";
-import type { SqlSession, TextRow } from "./sql.ts";
+import type { Writable } from "node:stream";
+import type { CopyWriter, SqlSession, TextRow } from "./sql.ts";
 
 // postgres.js prints every message type it does not know on stderr, over
 // and over for a server that is not Postgres; the failed handshake is
@@ -107,6 +108,24 @@ export async function openPostgresSession(
   }
   clearTimeout(timer);
   let closed = false;
+  // pglite-socket speaks the protocol but hangs on COPY FROM STDIN.
+  const version = await reserved.unsafe("select version()").values()
+    .catch(() => [[""]]) as unknown as TextRow[];
+  const takesCopyIn = !/PGlite/.test(version[0]?.[0] ?? "");
+  const fail = (error: unknown): StoreError => {
+    if (error instanceof StoreError) return error;
+    if (CONNECTION_LOST.has((error as { code?: string }).code ?? "")) {
+      lost = true;
+    }
+    return new StoreError(describeQueryError(error, settings), {
+      cause: error,
+    });
+  };
+  const live = () => {
+    if (lost) {
+      throw new StoreError(`Lost the connection to ${settings.display}`);
+    }
+  };
   return {
     async query(
       text: string,
@@ -130,6 +149,89 @@ export async function openPostgresSession(
         });
       }
     },
+    async *copyOut(text: string): AsyncIterable<Uint8Array> {
+      live();
+      try {
+        const stream = await reserved.unsafe(text).readable();
+        for await (const chunk of stream) yield chunk as Uint8Array;
+      } catch (error) {
+        throw fail(error);
+      }
+    },
+    ...(takesCopyIn
+      ? {
+        async copyIn(text: string): Promise<CopyWriter> {
+          live();
+          // postgres.js settles the query twice for COPY FROM STDIN: with
+          // the stream when the server is ready for rows, then when the
+          // COPY ends; it drops that second outcome (and with it an error
+          // the server sends after the last row, which would leave end()
+          // waiting for ever). Both are caught here.
+          const query = reserved.unsafe(text) as unknown as Settled & {
+            writable(): Promise<Writable>;
+          };
+          let streaming = false;
+          let finish!: { resolve: () => void; reject: (e: unknown) => void };
+          const finished = new Promise<void>((resolve, reject) => {
+            finish = { resolve, reject };
+          });
+          finished.catch(() => {});
+          const { resolve, reject } = query;
+          query.resolve = (value) => {
+            if (streaming) return finish.resolve();
+            streaming = true;
+            resolve(value);
+          };
+          query.reject = (error) => {
+            if (streaming) return finish.reject(error);
+            streaming = true;
+            reject(error);
+          };
+          let stream: Writable;
+          try {
+            stream = await query.writable();
+          } catch (error) {
+            throw fail(error);
+          }
+          // The server's reason settles the query; writes waiting then fail
+          // with a bare "destroyed".
+          let failure: unknown;
+          const failed = finished.then(
+            () => new Promise<never>(() => {}),
+            (error) => {
+              failure ??= error;
+              throw fail(error);
+            },
+          );
+          failed.catch(() => {});
+          stream.on("error", (error) => {
+            failure ??= error;
+          });
+          return {
+            write(chunk: Uint8Array): Promise<void> {
+              if (failure !== undefined) return Promise.reject(fail(failure));
+              const written = new Promise<void>((resolve, reject) => {
+                stream.write(chunk, (error) => {
+                  if (error) reject(fail(failure ?? error));
+                  else resolve();
+                });
+              });
+              written.catch(() => {});
+              return Promise.race([written, failed]);
+            },
+            async end(): Promise<void> {
+              if (failure !== undefined) throw fail(failure);
+              stream.end();
+              try {
+                await finished;
+              } catch (error) {
+                throw fail(error);
+              }
+            },
+          };
+        },
+      }
+      : {}),
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
@@ -228,6 +330,12 @@ function describeConnectError(
     default:
       return oneLine((e.message ?? String(error)).replace(/\s+/g, " "));
   }
+}
+
+/** A postgres.js query's own settle functions, which its connection calls. */
+interface Settled {
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
 }
 
 /** Error codes of a connection that is gone. */

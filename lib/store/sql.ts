@@ -18,8 +18,34 @@ export interface SqlSession {
    * @returns The rows, each an array of text values.
    */
   query(text: string, params?: (string | null)[]): Promise<TextRow[]>;
+  /**
+   * Runs `COPY … TO STDOUT` and streams what the server sends (text format:
+   * one line per row). Absent where the session has no wire protocol (the
+   * in-process PGlite).
+   *
+   * @param text The COPY statement.
+   * @returns The bytes, as they arrive.
+   */
+  copyOut?(text: string): AsyncIterable<Uint8Array>;
+  /**
+   * Starts `COPY … FROM STDIN`. Absent where the server does not take it
+   * (the in-process PGlite and pglite-socket, which hangs on it).
+   *
+   * @param text The COPY statement.
+   * @returns A writer; its `end` resolves when the server has taken every
+   * row, or rejects with the server's reason.
+   */
+  copyIn?(text: string): Promise<CopyWriter>;
   /** Closes the session; safe to call twice. */
   close(): Promise<void>;
+}
+
+/** The client side of `COPY … FROM STDIN`. */
+export interface CopyWriter {
+  /** Sends rows in COPY text format; resolves when they are on the wire. */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Ends the COPY; resolves once the server has stored every row. */
+  end(): Promise<void>;
 }
 
 /**

@@ -63,11 +63,14 @@ export async function* followFile(
 ): AsyncGenerator<Uint8Array> {
   let opened: Deno.FsFile | undefined;
   while (!opened) {
+    // Whether the writer had ended before this attempt: an open that began
+    // before the file was made can fail after a quick writer has finished.
+    const ended = growth.done;
     try {
       opened = await Deno.open(path, { read: true });
     } catch (error) {
       // The writer creates the file; until its first write it may not be there.
-      if (!(error instanceof Deno.errors.NotFound) || growth.done) {
+      if (!(error instanceof Deno.errors.NotFound) || ended) {
         throw growth.error ?? error;
       }
       await growth.wait();

@@ -2,8 +2,9 @@
  * Loads memory records into a Postgres table for a restore: checks the
  * target before anything is written (extension, table shape, dimension, id
  * type, a unique index on `id`), creates a missing table with the backup's
- * layout, upserts in batches with `INSERT … ON CONFLICT`, and recreates the
- * backup's indexes on a table it created.
+ * layout, loads with `COPY FROM STDIN` where the server takes it (else in
+ * batches of `INSERT … ON CONFLICT`), and recreates the backup's indexes on
+ * a table it created.
  *
  * Counts come from the statements themselves (`RETURNING`), so a dry run in
  * a rolled-back transaction reports exactly what a real restore does.
@@ -19,7 +20,8 @@ import {
   payloadFromRecord,
   type RawRecord,
 } from "../../format/records.ts";
-import { quoteIdent, type SqlSession } from "../sql.ts";
+import { copyField } from "../copy_text.ts";
+import { type CopyWriter, quoteIdent, type SqlSession } from "../sql.ts";
 
 /** What to do with a record whose id is already in the target. */
 export type ConflictMode = "skip" | "update";
@@ -188,8 +190,11 @@ const BATCH_ROWS = 250;
 const BATCH_CHARS = 8 * 1024 * 1024;
 
 /**
- * Starts loading memories into the target. Call inside the restore's
- * transaction, after {@linkcode prepareMemoryTarget}.
+ * Starts loading memories into the target, by the fastest path the server
+ * offers: `COPY FROM STDIN` (straight into a table the restore created, or
+ * into a temporary staging table merged with one `INSERT … SELECT … ON
+ * CONFLICT`), else batched `INSERT … ON CONFLICT`. Call inside the
+ * restore's transaction, after {@linkcode prepareMemoryTarget}.
  *
  * @param session The session, in a transaction.
  * @param plan The plan.
@@ -202,16 +207,141 @@ export function memoryLoader(
   plan: MemoryTargetPlan,
   mode: ConflictMode,
 ): MemoryLoader {
-  const counts: RestoreCounts = { restored: 0, skipped: 0, updated: 0 };
+  return session.copyIn
+    ? copyLoader(session, plan, mode)
+    : batchLoader(session, plan, mode);
+}
+
+/** The row's columns as the loaders send them: id, vector, payload. */
+function loadedRow(
+  plan: MemoryTargetPlan,
+  record: RawRecord,
+): [string, string | null, string | null] {
+  const id = JSON.parse(record.get("id")!) as string;
+  const embedding = plan.withVectors ? record.get("embedding") : undefined;
+  const vector = embedding === undefined || embedding === "null"
+    ? null
+    : embedding;
+  return [id, vector, payloadFromRecord(record)];
+}
+
+/** `ON CONFLICT` for the mode, and what the statement returns. */
+function conflictClause(plan: MemoryTargetPlan, mode: ConflictMode): string {
   const t = qualified(plan);
   const setVector = plan.withVectors ? "vector = excluded.vector, " : "";
   const changed = plan.withVectors
     ? `(${t}.vector, ${t}.payload::jsonb) is distinct from (excluded.vector, excluded.payload::jsonb)`
     : `${t}.payload::jsonb is distinct from excluded.payload::jsonb`;
-  const onConflict = mode === "skip"
+  return mode === "skip"
     ? "on conflict (id) do nothing returning 'inserted'"
     : `on conflict (id) do update set ${setVector}payload = excluded.payload where ${changed}
        returning case when xmax = 0 then 'inserted' else 'updated' end`;
+}
+
+const COPY_CHUNK = 1 << 20;
+const STAGING = "memkeep_staging";
+
+function copyLoader(
+  session: SqlSession,
+  plan: MemoryTargetPlan,
+  mode: ConflictMode,
+): MemoryLoader {
+  const t = qualified(plan);
+  // A table this restore created holds nothing to conflict with.
+  const direct = plan.existing === undefined;
+  const encoder = new TextEncoder();
+  /** Every id sent, to name the record the server refuses by its line. */
+  const ids: string[] = [];
+  let writer: CopyWriter | undefined;
+  let lines: string[] = [];
+  let chars = 0;
+  const refused = (error: unknown): StoreError => {
+    const where = String(
+      ((error as Error).cause as { where?: string } | undefined)?.where ?? "",
+    );
+    const line = Number(/line (\d+)/.exec(where)?.[1] ?? 0);
+    const which = line > 0 && ids[line - 1] !== undefined
+      ? ` (in memory ${line}, id ${quote(ids[line - 1]!, 40)})`
+      : "";
+    return new StoreError(
+      `Cannot restore into "${plan.schema}.${plan.table}": ${
+        errorMessage(error)
+      }${which}`,
+      { cause: error },
+    );
+  };
+  const send = async () => {
+    if (lines.length === 0) return;
+    const chunk = encoder.encode(lines.join(""));
+    lines = [];
+    chars = 0;
+    await writer!.write(chunk).catch((error) => {
+      throw refused(error);
+    });
+  };
+  return {
+    async add(record) {
+      const [id, vector, payload] = loadedRow(plan, record);
+      if (!writer) {
+        try {
+          if (!direct) {
+            const dims = plan.dims === null ? "" : `(${plan.dims})`;
+            await session.query(
+              `create temporary table ${STAGING} (id ${plan.idType}, vector vector${dims}, payload ${plan.payloadType}) on commit drop`,
+            );
+          }
+          writer = await session.copyIn!(
+            `copy ${direct ? t : STAGING} (id, vector, payload) from stdin`,
+          );
+        } catch (error) {
+          throw refused(error);
+        }
+      }
+      ids.push(id);
+      const line = `${copyField(id)}\t${copyField(vector)}\t${
+        copyField(payload)
+      }\n`;
+      lines.push(line);
+      chars += line.length;
+      if (chars >= COPY_CHUNK) await send();
+    },
+    async finish() {
+      const counts: RestoreCounts = { restored: 0, skipped: 0, updated: 0 };
+      if (!writer) return counts;
+      await send();
+      await writer.end().catch((error) => {
+        throw refused(error);
+      });
+      if (direct) return { ...counts, restored: ids.length };
+      let rows;
+      try {
+        rows = await session.query(
+          `with r(outcome) as (
+             insert into ${t} (id, vector, payload)
+             select id, vector, payload from ${STAGING}
+             ${conflictClause(plan, mode)})
+           select count(*) filter (where outcome = 'inserted')::text,
+                  count(*) filter (where outcome = 'updated')::text from r`,
+        );
+      } catch (error) {
+        throw refused(error);
+      }
+      counts.restored = Number(rows[0]?.[0] ?? 0);
+      counts.updated = Number(rows[0]?.[1] ?? 0);
+      counts.skipped = ids.length - counts.restored - counts.updated;
+      return counts;
+    },
+  };
+}
+
+function batchLoader(
+  session: SqlSession,
+  plan: MemoryTargetPlan,
+  mode: ConflictMode,
+): MemoryLoader {
+  const counts: RestoreCounts = { restored: 0, skipped: 0, updated: 0 };
+  const t = qualified(plan);
+  const onConflict = conflictClause(plan, mode);
   let params: (string | null)[] = [];
   /** Records added so far, and how many of them wait in `params`. */
   let added = 0;
@@ -258,12 +388,7 @@ export function memoryLoader(
   };
   return {
     async add(record) {
-      const id = JSON.parse(record.get("id")!) as string;
-      const embedding = plan.withVectors ? record.get("embedding") : undefined;
-      const vector = embedding === undefined || embedding === "null"
-        ? null
-        : embedding;
-      const payload = payloadFromRecord(record);
+      const [id, vector, payload] = loadedRow(plan, record);
       params.push(id, vector, payload);
       added++;
       rows++;
