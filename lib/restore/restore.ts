@@ -35,13 +35,13 @@ import { EXPORT_FILE, restoreScratch } from "../format/layout.ts";
 import { fileChunks, readExport } from "../format/json/reader.ts";
 import {
   type ConflictMode,
-  indexStatements,
   memoryLoader,
   type MemoryTargetPlan,
   planMemoryTarget,
   prepareMemoryTarget,
   type RestoreCounts,
 } from "../store/memory/load.ts";
+import { indexStatements } from "../store/memory/indexes.ts";
 import { openMemoryStore } from "../store/memory/read.ts";
 import { type FileDigest, hashing } from "../format/checksums.ts";
 import type { BackupMetadata } from "../format/records.ts";

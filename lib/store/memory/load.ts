@@ -3,8 +3,8 @@
  * target before anything is written (extension, table shape, dimension, id
  * type, a unique index on `id`), creates a missing table with the backup's
  * layout, loads with `COPY FROM STDIN` where the server takes it (else in
- * batches of `INSERT … ON CONFLICT`), and recreates the backup's indexes on
- * a table it created.
+ * batches of `INSERT … ON CONFLICT`). The backup's indexes are recreated
+ * by `indexes.ts`.
  *
  * Counts come from the statements themselves (`RETURNING`), so a dry run in
  * a rolled-back transaction reports exactly what a real restore does.
@@ -139,7 +139,7 @@ export async function planMemoryTarget(
   };
 }
 
-function qualified(plan: MemoryTargetPlan): string {
+export function qualified(plan: MemoryTargetPlan): string {
   return `${quoteIdent(plan.schema)}.${quoteIdent(plan.table)}`;
 }
 
@@ -275,9 +275,7 @@ function copyLoader(
     const chunk = encoder.encode(lines.join(""));
     lines = [];
     chars = 0;
-    await writer!.write(chunk).catch((error) => {
-      throw refused(error);
-    });
+    await writer!.write(chunk).catch((e) => Promise.reject(refused(e)));
   };
   return {
     async add(record) {
@@ -309,9 +307,7 @@ function copyLoader(
       const counts: RestoreCounts = { restored: 0, skipped: 0, updated: 0 };
       if (!writer) return counts;
       await send();
-      await writer.end().catch((error) => {
-        throw refused(error);
-      });
+      await writer.end().catch((e) => Promise.reject(refused(e)));
       if (direct) return { ...counts, restored: ids.length };
       let rows;
       try {
@@ -400,69 +396,4 @@ function batchLoader(
       return { ...counts };
     },
   };
-}
-
-const SAFE_FUNCTIONS = new Set(["lower", "upper", "coalesce"]);
-
-/**
- * The backup's index definitions rewritten for the target table, and those
- * memkeep will not run because they are not plain index definitions.
- *
- * @param indexes `CREATE INDEX` statements from the backup's metadata.
- * @param metadata The backup's metadata (the original table name).
- * @param plan The target.
- * @returns Statements to run and statements skipped.
- */
-export function indexStatements(
-  indexes: readonly string[],
-  metadata: BackupMetadata,
-  plan: MemoryTargetPlan,
-): { run: string[]; skipped: string[] } {
-  const run: string[] = [];
-  const skipped: string[] = [];
-  const shape =
-    /^CREATE (UNIQUE )?INDEX (\S+) ON (ONLY )?(\S+) USING (\w+) \((.+)\)$/;
-  const source = `${metadata.memories.schema}.${metadata.memories.table}`;
-  for (const ddl of indexes) {
-    const m = shape.exec(ddl);
-    if (!m || ddl.includes(";") || ddl.includes("--") || ddl.includes("/*")) {
-      skipped.push(ddl);
-      continue;
-    }
-    const [, unique, name, , on, method, rest] = m as unknown as string[];
-    const calls = [...rest!.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*\(/g)].map((
-      c,
-    ) => c[1]!.toLowerCase());
-    const plain =
-      ["btree", "hash", "gin", "gist", "brin", "hnsw", "ivfflat"].includes(
-        method!,
-      ) &&
-      calls.every((c) => SAFE_FUNCTIONS.has(c) || c === "with") &&
-      /^[\w\s"'.,:()>=\-<+*]+$/.test(rest!);
-    if (!plain || unquote(on!) !== source) {
-      skipped.push(ddl);
-      continue;
-    }
-    if (unique && /^\(?id\)?$/.test(rest!.replace(/\).*$/, "").trim())) {
-      continue; // the primary key
-    }
-    const oldName = unquote(name!);
-    const newName = metadata.memories.table === plan.table
-      ? oldName
-      : (oldName.startsWith(metadata.memories.table)
-        ? plan.table + oldName.slice(metadata.memories.table.length)
-        : `${plan.table}_${oldName}`).slice(0, 63);
-    run.push(
-      `CREATE ${unique ?? ""}INDEX IF NOT EXISTS ${quoteIdent(newName)} ON ${
-        qualified(plan)
-      } USING ${method} (${rest})`,
-    );
-  }
-  return { run, skipped };
-}
-
-function unquote(name: string): string {
-  return name.split(".").map((p) =>
-    p.replace(/^"|"$/g, "").replaceAll('""', '"')
-  ).join(".");
 }
