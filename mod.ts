@@ -69,14 +69,16 @@ export {
 export { type ExportEntry, readExport } from "./lib/format/json/reader.ts";
 export { type ExportWritten, writeExport } from "./lib/format/json/writer.ts";
 export {
-  countMemories,
-  inRepeatableRead,
   inspectTable,
   type MemoryStore,
   type MemoryTable,
   openMemoryStore,
-  readMemories,
 } from "./lib/store/memory/read.ts";
+export {
+  countMemories,
+  inRepeatableRead,
+  readMemories,
+} from "./lib/store/memory/rows.ts";
 export {
   type BackupMetadata,
   BackupMetadataSchema,

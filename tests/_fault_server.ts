@@ -339,7 +339,8 @@ export function startFaultProxy(
             armed && !triggered && fault.kind !== "drop-on-statement" &&
             (atComplete
               ? msg[0] === 0x43 // CommandComplete
-              : msg[0] === 0x44 && ++rows > fault.rows)
+              // DataRow, or CopyData of a COPY TO STDOUT
+              : (msg[0] === 0x44 || msg[0] === 0x64) && ++rows > fault.rows)
           ) {
             if (fault.kind === "drop") {
               drop();

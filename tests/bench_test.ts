@@ -9,9 +9,13 @@ const tools = ["/usr/bin/time", "/usr/bin/psql"].filter((tool) => {
   }
 });
 
+// On PGlite in `deno task test`; on the real server in `deno task
+// test:postgres` (TEST_DATABASE_URL set).
+const server = Deno.env.get("TEST_DATABASE_URL") ? "postgres" : "pglite";
+
 Deno.test({
   name: tools.length === 0
-    ? "deno task bench runs end to end at a tiny size (a smoke test: timings are not tested)"
+    ? `deno task bench --server ${server} runs end to end at a tiny size (a smoke test: timings are not tested)`
     : `deno task bench runs end to end (skipped: ${
       tools.join(", ")
     } missing; apt-get install time postgresql-client)`,
@@ -22,6 +26,8 @@ Deno.test({
       [
         "task",
         "bench",
+        "--server",
+        server,
         "--memories",
         "40",
         "--dims",
@@ -39,16 +45,20 @@ Deno.test({
     assert.equal(run.code, 0, run.stderr);
     const result = JSON.parse(run.stdout);
     assert.equal(result.memories, 40);
+    assert.equal(result.server, server);
     const works = result.rows.map((r: { work: string }) => r.work);
     for (
       const work of [
         "raw COPY (psql \\copy)",
+        "raw COPY, binary (the floor)",
         "backup --no-verify",
         "verify",
         "backup",
         "export --format csv",
         "export --format markdown",
-        "PGlite in-process COPY FROM (ingest limit)",
+        server === "postgres"
+          ? "psql \\copy FROM (into an empty table)"
+          : "PGlite in-process COPY FROM (ingest limit)",
         "restore --dry-run (empty store)",
         "restore (empty store)",
       ]

@@ -346,7 +346,10 @@ Deno.test("resource faults fail in one line, leave nothing that looks like a bac
         await proxy.close();
       }
     };
-    const midStream = { armedBy: /declare memkeep_rows/, rows: 1000 };
+    const midStream = {
+      armedBy: /declare memkeep_rows|copy \(select/,
+      rows: 1000,
+    };
     const timeout = {
       code: "57014",
       message: "canceling statement due to statement timeout",

@@ -17,6 +17,7 @@
 /** Every test file that talks to a server on the wire, but the heavy two. */
 export const WIRE_TEST_FILES = [
   "tests/backup/backup_test.ts",
+  "tests/bench_test.ts",
   "tests/backup/concurrency_test.ts",
   "tests/cli/permissions_test.ts",
   "tests/cli/run_test.ts",
@@ -27,47 +28,14 @@ export const WIRE_TEST_FILES = [
   "tests/workflow_test.ts",
 ];
 
-const ROOT = new URL("..", import.meta.url).pathname;
+import { startPostgres, startPostgresScript } from "./_postgres.ts";
 
-/** Starts a server with the script; returns its variables and a stop. */
-async function startPostgres(
-  script: string,
-): Promise<{ env: Record<string, string>; stop: () => Promise<void> }> {
-  const dir = await Deno.makeTempDir({ prefix: "memkeep-postgres-" });
-  const out = await new Deno.Command("bash", {
-    args: [script, dir],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  const stop = async () => {
-    await new Deno.Command("bash", {
-      args: [script, "stop", dir],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  };
-  if (!out.success) {
-    await stop();
-    throw new Error(`test:postgres: could not start PostgreSQL with ${script}`);
-  }
-  const env: Record<string, string> = {};
-  for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
-    const m = /^export (\w+)='(.*)'$/.exec(line);
-    if (m) env[m[1]!] = m[2]!;
-  }
-  if (!env.TEST_DATABASE_URL) {
-    await stop();
-    throw new Error(`test:postgres: ${script} printed no TEST_DATABASE_URL`);
-  }
-  return { env, stop };
-}
+const ROOT = new URL("..", import.meta.url).pathname;
 
 async function main(files: string[]): Promise<number> {
   let server: Awaited<ReturnType<typeof startPostgres>> | undefined;
   if (!Deno.env.get("TEST_DATABASE_URL")) {
-    const script = Deno.env.get("START_POSTGRES") ??
-      `${ROOT}../shared/postgres/start-postgres.sh`;
+    const script = startPostgresScript();
     try {
       await Deno.stat(script);
     } catch {

@@ -19,13 +19,12 @@ import {
   RELATIONSHIPS_COPY_FILE,
   TOOL_VERSION,
 } from "../format/layout.ts";
+import { inspectTable, type MemoryStore } from "./memory/read.ts";
 import {
   countMemories,
   inRepeatableRead,
-  inspectTable,
-  type MemoryStore,
   readMemories,
-} from "./memory/read.ts";
+} from "./memory/rows.ts";
 import type { ExportFormat, ExportHeader } from "../format/records.ts";
 import {
   copyRelationships,

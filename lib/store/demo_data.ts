@@ -134,7 +134,8 @@ export function* demoMemories(size: DemoSize): Generator<DemoMemory> {
     }
     norm = Math.sqrt(norm) || 1;
     for (let d = 0; d < size.dims; d++) {
-      parts[d] = String(Math.round((raw[d]! / norm) * 1e6) / 1e6);
+      // As a real embedding prints: float32, nine significant digits.
+      parts[d] = String(Number(Math.fround(raw[d]! / norm).toPrecision(9)));
     }
     const vector = `[${parts.join(",")}]`;
 

@@ -9,7 +9,8 @@ import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import postgres from "postgres";
 import type { ConnectionSettings } from "./connection.ts";
 import { oneLine, StoreError } from "../errors.ts";
-import type { Writable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
+import { copyChunks } from "./copy_stream.ts";
 import type { CopyWriter, SqlSession, TextRow } from "./sql.ts";
 
 // postgres.js prints every message type it does not know on stderr, over
@@ -108,10 +109,11 @@ export async function openPostgresSession(
   }
   clearTimeout(timer);
   let closed = false;
-  // pglite-socket speaks the protocol but hangs on COPY FROM STDIN.
+  // pglite-socket speaks the protocol but hangs on COPY FROM STDIN, and a
+  // COPY TO STDOUT of more than a few rows never ends there.
   const version = await reserved.unsafe("select version()").values()
     .catch(() => [[""]]) as unknown as TextRow[];
-  const takesCopyIn = !/PGlite/.test(version[0]?.[0] ?? "");
+  const takesCopy = !/PGlite/.test(version[0]?.[0] ?? "");
   const fail = (error: unknown): StoreError => {
     if (error instanceof StoreError) return error;
     if (CONNECTION_LOST.has((error as { code?: string }).code ?? "")) {
@@ -149,44 +151,26 @@ export async function openPostgresSession(
         });
       }
     },
-    async *copyOut(text: string): AsyncIterable<Uint8Array> {
-      live();
-      try {
-        const stream = await reserved.unsafe(text).readable();
-        for await (const chunk of stream) yield chunk as Uint8Array;
-      } catch (error) {
-        throw fail(error);
-      }
-    },
-    ...(takesCopyIn
+    ...(takesCopy
       ? {
+        async *copyOut(text: string): AsyncIterable<Uint8Array> {
+          live();
+          const query = reserved.unsafe(text) as unknown as Settled & {
+            readable(): Promise<Readable>;
+          };
+          const finished = copyFinished(query);
+          try {
+            yield* copyChunks(await query.readable(), finished);
+          } catch (error) {
+            throw fail(error);
+          }
+        },
         async copyIn(text: string): Promise<CopyWriter> {
           live();
-          // postgres.js settles the query twice for COPY FROM STDIN: with
-          // the stream when the server is ready for rows, then when the
-          // COPY ends; it drops that second outcome (and with it an error
-          // the server sends after the last row, which would leave end()
-          // waiting for ever). Both are caught here.
           const query = reserved.unsafe(text) as unknown as Settled & {
             writable(): Promise<Writable>;
           };
-          let streaming = false;
-          let finish!: { resolve: () => void; reject: (e: unknown) => void };
-          const finished = new Promise<void>((resolve, reject) => {
-            finish = { resolve, reject };
-          });
-          finished.catch(() => {});
-          const { resolve, reject } = query;
-          query.resolve = (value) => {
-            if (streaming) return finish.resolve();
-            streaming = true;
-            resolve(value);
-          };
-          query.reject = (error) => {
-            if (streaming) return finish.reject(error);
-            streaming = true;
-            reject(error);
-          };
+          const finished = copyFinished(query);
           let stream: Writable;
           try {
             stream = await query.writable();
@@ -336,6 +320,37 @@ function describeConnectError(
 interface Settled {
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+}
+
+/**
+ * When a COPY ends. postgres.js settles a COPY query twice: with the stream
+ * when the server starts the COPY, then when it ends; it drops that second
+ * outcome, and with it an error the server sends mid-COPY or after the last
+ * row (which would leave the reader or writer waiting for ever). The second
+ * settle is caught here.
+ *
+ * @param query The query, before its stream is asked for.
+ * @returns Resolves when the server has completed the COPY, rejects with its
+ * reason.
+ */
+function copyFinished(query: Settled): Promise<void> {
+  let streaming = false;
+  const { promise, resolve: done, reject: failed } = Promise.withResolvers<
+    void
+  >();
+  promise.catch(() => {});
+  const { resolve, reject } = query;
+  query.resolve = (value) => {
+    if (streaming) return done();
+    streaming = true;
+    resolve(value);
+  };
+  query.reject = (error) => {
+    if (streaming) return failed(error);
+    streaming = true;
+    reject(error);
+  };
+  return promise;
 }
 
 /** Error codes of a connection that is gone. */

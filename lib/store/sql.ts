@@ -20,8 +20,8 @@ export interface SqlSession {
   query(text: string, params?: (string | null)[]): Promise<TextRow[]>;
   /**
    * Runs `COPY … TO STDOUT` and streams what the server sends (text format:
-   * one line per row). Absent where the session has no wire protocol (the
-   * in-process PGlite).
+   * one line per row). Absent where the server does not serve it (the
+   * in-process PGlite and pglite-socket, where it never ends).
    *
    * @param text The COPY statement.
    * @returns The bytes, as they arrive.

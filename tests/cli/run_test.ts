@@ -359,6 +359,21 @@ Deno.test("the forms a user types work, with the files where they asked, the cou
   }
 });
 
+/** Bytes in a directory's files (0 once it is gone). */
+function treeSize(dir: string): number {
+  let total = 0;
+  try {
+    for (const e of Deno.readDirSync(dir)) {
+      total += e.isDirectory
+        ? treeSize(`${dir}/${e.name}`)
+        : Deno.statSync(`${dir}/${e.name}`).size;
+    }
+  } catch {
+    // removed meanwhile
+  }
+  return total;
+}
+
 /** Starts a backup through a proxy that stalls mid-stream, on a terminal. */
 async function stalledOnTerminal(
   checkout: Checkout,
@@ -370,7 +385,7 @@ async function stalledOnTerminal(
   await seedMemories(db, table, { memories: 3000, dims: 16 });
   const proxy = startFaultProxy(db.port, {
     kind: "stall",
-    armedBy: /declare memkeep_rows/,
+    armedBy: /declare memkeep_rows|copy \(select/,
     rows: 2500,
   });
   const env = {
@@ -411,6 +426,14 @@ Deno.test("Ctrl-C on a terminal stops a backup or export at once: exit 130, one 
               e.name.startsWith(TEMP_PREFIX)
             ).map((e) => e.name);
           assert.equal(temps().length, 1, "work in progress");
+          // The stall is at the proxy; memkeep is still writing what it
+          // got (a COPY arrives all at once): wait until it waits.
+          const written = () =>
+            treeSize(`${checkout.dir}/${dir}/${temps()[0]}`);
+          for (let last = -1, now = written(); now === 0 || now !== last;) {
+            await new Promise((r) => setTimeout(r, 200));
+            [last, now] = [now, written()];
+          }
           await run.terminal.type("\x03");
           const { code, screen } = await run.terminal.done;
           assert.equal(code, 130, screen);

@@ -2,8 +2,9 @@
  * What only a real PostgreSQL can show (TLS, PgBouncer in transaction mode,
  * real timeouts, a restart mid-backup, privileges, concurrent writers),
  * against a server this file starts itself with
- * `../shared/postgres/start-postgres.sh --pgbouncer` (PostgreSQL 15 with
- * pgvector 0.8.6, TLS on, on free loopback ports) and stops at the end.
+ * `../shared/postgres/start-postgres.sh --pgbouncer` (or the script in
+ * `START_POSTGRES`: PostgreSQL 15 with pgvector 0.8.6, TLS on, on free
+ * loopback ports) and stops at the end.
  *
  * The script installs PostgreSQL when it is missing (apt, as root). On a
  * machine where it cannot, `MEMKEEP_SKIP_POSTGRES=1` skips this file, and
@@ -30,12 +31,11 @@ import {
   backupsIn,
   configFrom,
   memoryRecords,
-  ROOT,
   withTempDir,
 } from "../_helpers.ts";
+import { startPostgres, startPostgresScript } from "../_postgres.ts";
 
 const SKIP = Deno.env.get("MEMKEEP_SKIP_POSTGRES") === "1";
-const SCRIPT = `${ROOT}/../shared/postgres/start-postgres.sh`;
 const DIMS = 16;
 
 interface Server {
@@ -43,27 +43,19 @@ interface Server {
   readonly tlsUrl: string;
   readonly otherCa: string;
   readonly bouncerUrl: string;
+  /** The server's directory (its data is in `data/`). */
   readonly dir: string;
 }
 
 let server: Server | undefined;
 
+let stopServer: (() => Promise<void>) | undefined;
+
 Deno.test.beforeAll(async () => {
   if (SKIP) return;
-  const out = await new Deno.Command("bash", {
-    args: [SCRIPT, "--pgbouncer"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(out.stdout);
-  if (!out.success) {
-    throw new Error(
-      `start-postgres.sh failed: ${new TextDecoder().decode(out.stderr)}`,
-    );
-  }
-  const env = Object.fromEntries(
-    [...stdout.matchAll(/^export (\w+)='([^']*)'$/gm)].map((m) => [m[1], m[2]]),
-  );
+  const started = await startPostgres(startPostgresScript(), true);
+  stopServer = started.stop;
+  const env = started.env;
   server = {
     url: env.TEST_DATABASE_URL!,
     tlsUrl: env.TEST_DATABASE_TLS_URL!,
@@ -74,9 +66,7 @@ Deno.test.beforeAll(async () => {
 });
 
 Deno.test.afterAll(async () => {
-  if (!server) return;
-  await new Deno.Command("bash", { args: [SCRIPT, "stop", server.dir] })
-    .output();
+  await stopServer?.();
 });
 
 function real(
