@@ -77,6 +77,14 @@ export async function withStoreCapture<T extends { memories: number }>(
   const progress = options.onProgress ?? (() => {});
   return await inRepeatableRead(store.session, async () => {
     const table = await inspectTable(store.session, config.table);
+    if (table.otherColumns.length > 0) {
+      // A backup holds id, vector and payload: it would lose these.
+      throw new StoreError(
+        `Cannot back up table "${table.schema}.${table.table}": it has columns beyond mem0's id, vector, payload (${
+          table.otherColumns.join(", ")
+        }), which memkeep would not keep`,
+      );
+    }
     const count = await countMemories(store.session, table, {
       userId: config.userId,
     });

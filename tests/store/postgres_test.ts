@@ -505,3 +505,128 @@ real(
     });
   },
 );
+
+real(
+  "column types and indexes: halfvec, sparsevec and extra columns refused in one line; a mixed-case table in another schema with hnsw, ivfflat and partial indexes restores exactly, indexes recreated",
+  async (s, t) => {
+    const schema = `T_${crypto.randomUUID().replaceAll("-", "").slice(0, 8)}`;
+    await withSession(s.url, async (q) => {
+      await q.query("create extension if not exists vector");
+      await q.query(`create schema "${schema}"`);
+    });
+    await withTempDir(async (dir) => {
+      const refusals = [
+        [
+          "halfvec",
+          "vector halfvec(8)",
+          /halfvec\(8\); memkeep supports pgvector's vector\(N\) only/,
+        ],
+        [
+          "sparsevec",
+          "vector sparsevec(8)",
+          /sparsevec\(8\); memkeep supports pgvector's vector\(N\) only/,
+        ],
+        [
+          "two vector columns",
+          "vector vector(8), small vector(4), note text",
+          /columns beyond mem0's id, vector, payload \(small vector, note text\)/,
+        ],
+      ] as const;
+      for (const [name, columns, pattern] of refusals) {
+        await t.step(name, async () => {
+          const table = `${schema}.t_${name.replaceAll(" ", "_")}`;
+          await withSession(s.url, (q) =>
+            q.query(
+              `create table "${schema}".${
+                table.split(".")[1]
+              } (id uuid primary key, ${columns}, payload jsonb)`,
+            ));
+          const config = configOf(s.url, table, `${dir}/${name}`);
+          const error = await assertRejectsWith(
+            () => backup({ config }),
+            StoreError,
+            pattern,
+          );
+          assert.doesNotMatch(error.message, /\n/);
+          assert.deepEqual(backupsIn(`${dir}/${name}/backups`), []);
+        });
+      }
+
+      await t.step(
+        "MyMemories in another schema, with its indexes",
+        async () => {
+          const source = `${schema}.MyMemories`;
+          const q = `"${schema}"."MyMemories"`;
+          const seeded = await seededTable(s.url, 60);
+          await withSession(s.url, async (db) => {
+            await db.query(`create table ${q} as select * from ${seeded}`);
+            await db.query(`alter table ${q} add primary key (id)`);
+            await db.query(
+              `create index "MyMemories_hnsw" on ${q} using hnsw (vector vector_cosine_ops) with (m = 8, ef_construction = 32)`,
+            );
+            await db.query(
+              `create index "MyMemories_ivf" on ${q} using ivfflat (vector vector_l2_ops) with (lists = 2)`,
+            );
+            await db.query(
+              `create index "MyMemories_user" on ${q} ((payload->>'user_id')) where payload ? 'user_id'`,
+            );
+          });
+          const made = await backup({ config: configOf(s.url, source, dir) });
+          assert.equal(made.metadata.memory_count, 60);
+          assert.equal(made.metadata.memories.table, "MyMemories");
+          const target = `${schema}.Restored`;
+          const warnings: string[] = [];
+          const done = await restore({
+            source: made.path,
+            config: configOf(s.url, target, dir),
+            table: parseTarget(target),
+            onWarning: (w) => warnings.push(w),
+          });
+          assert.deepEqual(done.memories, {
+            restored: 60,
+            skipped: 0,
+            updated: 0,
+          });
+          assert.deepEqual(warnings, []);
+          const digest = (table: string) =>
+            withSession(s.url, async (db) =>
+              (await db.query(
+                `select count(*)::text || ':' || md5(string_agg(id::text || vector::text || payload::text, ',' order by id))
+                 from ${table}`,
+              ))[0]![0]);
+          assert.equal(await digest(`"${schema}"."Restored"`), await digest(q));
+          // The same indexes, named after the new table.
+          const indexes = (table: string) =>
+            withSession(s.url, async (db) =>
+              (await db.query(
+                `select regexp_replace(indexdef, '(MyMemories|Restored)', 'T', 'g')
+                 from pg_indexes where schemaname = $1 and tablename = $2 order by 1`,
+                [schema, table],
+              )).map((r) => r[0]));
+          const recreated = await indexes("Restored");
+          assert.deepEqual(recreated, await indexes("MyMemories"));
+          assert.ok(
+            recreated.some((d) =>
+              /USING hnsw \(vector vector_cosine_ops\) WITH \(m='8', ef_construction='32'\)/
+                .test(d!)
+            ),
+            recreated.join("\n"),
+          );
+          assert.ok(
+            recreated.some((d) =>
+              /USING ivfflat \(vector( vector_l2_ops)?\) WITH \(lists='2'\)/
+                .test(
+                  d!,
+                )
+            ),
+          );
+          assert.ok(
+            recreated.some((d) =>
+              /WHERE \(payload \? 'user_id'::text\)/.test(d!)
+            ),
+          );
+        },
+      );
+    });
+  },
+);

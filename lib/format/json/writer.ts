@@ -20,7 +20,7 @@ import { createHashingWriter, type FileDigest } from "../checksums.ts";
 import {
   type ExportHeader,
   type RawRecord,
-  rawRecordLine,
+  rawRecordParts,
 } from "../records.ts";
 
 /** What {@linkcode writeExport} wrote. */
@@ -60,7 +60,9 @@ export async function writeExport(
       await out.write(`"${name}":[`);
       let n = 0;
       for await (const record of records) {
-        await out.write((n === 0 ? "\n" : ",\n") + rawRecordLine(record));
+        const parts = rawRecordParts(record);
+        parts[0] = (n === 0 ? "\n" : ",\n") + parts[0];
+        await out.write(parts);
         n++;
       }
       return n;

@@ -11,6 +11,8 @@ import { quoteIdent } from "../sql.ts";
 import { type MemoryTargetPlan, qualified } from "./load.ts";
 
 const SAFE_FUNCTIONS = new Set(["lower", "upper", "coalesce"]);
+/** Words a definition may put before a parenthesis: options, a predicate. */
+const KEYWORDS = new Set(["with", "where", "and", "or", "not", "in"]);
 
 /**
  * The backup's index definitions rewritten for the target table, and those
@@ -45,8 +47,8 @@ export function indexStatements(
       ["btree", "hash", "gin", "gist", "brin", "hnsw", "ivfflat"].includes(
         method!,
       ) &&
-      calls.every((c) => SAFE_FUNCTIONS.has(c) || c === "with") &&
-      /^[\w\s"'.,:()>=\-<+*]+$/.test(rest!);
+      calls.every((c) => SAFE_FUNCTIONS.has(c) || KEYWORDS.has(c)) &&
+      /^[\w\s"'.,:()>=\-<+*?@&|!~%/^#]+$/.test(rest!);
     if (!plain || unquote(on!) !== source) {
       skipped.push(ddl);
       continue;

@@ -57,7 +57,14 @@ export interface MemoryTable {
   readonly pgvectorVersion: string;
   /** `CREATE INDEX` statements of every index on the table. */
   readonly indexes: string[];
+  /** Columns beyond mem0's three, with their types (`note text`). */
+  readonly otherColumns: string[];
 }
+
+/** mem0's layout: what memkeep backs up. */
+const MEM0_COLUMNS = ["id", "vector", "payload"];
+/** pgvector's types whose modifier is the dimension. */
+const PGVECTOR_TYPES = new Set(["halfvec", "sparsevec", "bit"]);
 
 /**
  * Opens the memory store named by the settings.
@@ -162,7 +169,7 @@ export async function inspectTable(
       [col, type, mod],
     ) => [col!, { type: type!, mod: Number(mod) }]),
   );
-  const missing = ["id", "vector", "payload"].filter((c) => !byName.has(c));
+  const missing = MEM0_COLUMNS.filter((c) => !byName.has(c));
   if (missing.length > 0) {
     throw new StoreError(
       `Cannot read table "${shown}": it has no column ${
@@ -175,8 +182,11 @@ export async function inspectTable(
   }
   const vectorCol = byName.get("vector")!;
   if (vectorCol.type !== "vector") {
+    const declared = vectorCol.mod > 0 && PGVECTOR_TYPES.has(vectorCol.type)
+      ? `${vectorCol.type}(${vectorCol.mod})`
+      : vectorCol.type;
     throw new StoreError(
-      `Cannot read table "${shown}": column "vector" is of type ${vectorCol.type}, not pgvector's vector`,
+      `Cannot read table "${shown}": column "vector" is of type ${declared}; memkeep supports pgvector's vector(N) only (not halfvec, sparsevec or bit)`,
     );
   }
   const payloadCol = byName.get("payload")!;
@@ -199,5 +209,8 @@ export async function inspectTable(
     dims: vectorCol.mod > 0 ? vectorCol.mod : null,
     pgvectorVersion,
     indexes: indexes.map((r) => r[0]!),
+    otherColumns: columns.filter(([c]) => !MEM0_COLUMNS.includes(c!)).map((
+      [c, type],
+    ) => `${c} ${type}`),
   };
 }

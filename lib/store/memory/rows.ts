@@ -140,7 +140,14 @@ export async function* readMemories(
   if (session.copyOut) {
     // One statement, the rows streamed as the server produces them: no
     // round trip per batch, no row parsing but a split on tabs.
-    const rows = copyRows(session.copyOut(`copy (${select}) to stdout`), 7);
+    // The server converts its text to UTF-8 (and checked it on the way in),
+    // but for SQL_ASCII, which takes any bytes.
+    const encoding = await session.query("show server_encoding");
+    const rows = copyRows(
+      session.copyOut(`copy (${select}) to stdout`),
+      7,
+      encoding[0]?.[0] === "SQL_ASCII",
+    );
     const next = () =>
       rows.next().catch((error) => Promise.reject(failed(error)));
     try {
