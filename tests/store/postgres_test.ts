@@ -507,7 +507,7 @@ real(
 );
 
 real(
-  "column types and indexes: halfvec, sparsevec and extra columns refused in one line; a mixed-case table in another schema with hnsw, ivfflat and partial indexes restores exactly, indexes recreated",
+  "column types and indexes: halfvec, sparsevec and extra columns refused in one line; a mixed-case table in another schema with hnsw, ivfflat and partial indexes restores exactly, indexes recreated; one in another tablespace is reported with its SQL",
   async (s, t) => {
     const schema = `T_${crypto.randomUUID().replaceAll("-", "").slice(0, 8)}`;
     await withSession(s.url, async (q) => {
@@ -551,6 +551,46 @@ real(
           assert.deepEqual(backupsIn(`${dir}/${name}/backups`), []);
         });
       }
+
+      await t.step(
+        "an index in another tablespace: recorded, and reported with its SQL by a restore",
+        async () => {
+          const space = `ts_${schema.toLowerCase()}`;
+          const location = `${s.dir}/${space}`;
+          await Deno.mkdir(location);
+          await new Deno.Command("chown", { args: ["postgres", location] })
+            .output();
+          const seeded = await seededTable(s.url, 5);
+          await withSession(s.url, async (db) => {
+            await db.query(`create tablespace ${space} location '${location}'`);
+            await db.query(
+              `create index spaced_idx on ${seeded} ((payload->>'user_id')) tablespace ${space}`,
+            );
+          });
+          const made = await backup({
+            config: configOf(s.url, seeded, `${dir}/ts`),
+          });
+          const recorded = made.metadata.memories.indexes.find((d) =>
+            d.includes("spaced_idx")
+          );
+          assert.match(
+            recorded ?? "",
+            new RegExp(`^SET default_tablespace = ${space}; CREATE INDEX`),
+          );
+          const warnings: string[] = [];
+          const target = `${seeded.split(".")[0]}.spaced_copy`;
+          await restore({
+            source: made.path,
+            config: configOf(s.url, target, `${dir}/ts`),
+            table: parseTarget(target),
+            onWarning: (w) => warnings.push(w),
+          });
+          assert.deepEqual(warnings, [
+            `index not recreated (not a plain index definition): ${recorded}`,
+          ]);
+          assert.equal(await count(s.url, target), 5);
+        },
+      );
 
       await t.step(
         "MyMemories in another schema, with its indexes",

@@ -195,8 +195,14 @@ export async function inspectTable(
       `Cannot read table "${shown}": column "payload" is of type ${payloadCol.type}, not jsonb`,
     );
   }
+  // pg_get_indexdef leaves out a tablespace: recorded as pg_dump does, so
+  // that a restore reports it with the SQL rather than recreating it
+  // elsewhere without a word.
   const indexes = await session.query(
-    `select pg_get_indexdef(i.indexrelid) from pg_index i
+    `select coalesce('SET default_tablespace = ' || quote_ident(t.spcname) || '; ', '')
+            || pg_get_indexdef(i.indexrelid)
+       from pg_index i join pg_class c on c.oid = i.indexrelid
+       left join pg_tablespace t on t.oid = c.reltablespace
       where i.indrelid = $1::oid order by i.indexrelid`,
     [oid],
   );
