@@ -700,6 +700,9 @@ async function restoreKills(
     });
 
     const kills: Kill[] = [];
+    // Twice: the first run in a checkout starts slower (cold caches), and a
+    // kill timed by it can land after the connection it aims before.
+    await calibrate(false);
     const wire = await calibrate(false);
     const wirePoints: RestorePoint[] = [
       {
