@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import { CHECKSUMS_FILE, SUMS_FILE } from "./layout.ts";
 import type { Checksums } from "./records.ts";
+import { PieceEncoder } from "../util/pieces.ts";
 
 /** SHA-256 and size of one file. */
 export interface FileDigest {
@@ -49,8 +50,6 @@ export async function createHashingWriter(
 ): Promise<HashingWriter> {
   const file = await Deno.open(path, { write: true, createNew: true });
   const hash = createHash("sha256");
-  let parts: string[] = [];
-  let pending = 0;
   let bytes = 0;
   const writeAll = async (data: Uint8Array) => {
     hash.update(data);
@@ -61,35 +60,17 @@ export async function createHashingWriter(
     }
     options.onWrite?.();
   };
-  // Encoded into one buffer, reused (encode() allocates each time, and was
-  // the backup's largest cost); a flush finishes before the next begins.
-  let buffer = new Uint8Array(FLUSH_AT * 3);
+  const queued = new PieceEncoder();
+  // A flush finishes before the next begins, as the encoder's buffer needs.
   const flush = async () => {
-    if (pending === 0) return;
-    // UTF-8 takes at most three bytes per UTF-16 unit.
-    if (pending * 3 > buffer.length) buffer = new Uint8Array(pending * 3);
-    // Piece by piece: joined, one piece outside Latin-1 would put all the
-    // others on V8's two-byte path, about 60 times slower to encode.
-    let written = 0;
-    for (const part of parts) {
-      written += encoder.encodeInto(part, buffer.subarray(written)).written;
-    }
-    parts = [];
-    pending = 0;
-    await writeAll(buffer.subarray(0, written));
+    if (queued.chars === 0) return;
+    await writeAll(queued.take());
   };
   return {
     async write(text: string | readonly string[]) {
-      if (typeof text === "string") {
-        parts.push(text);
-        pending += text.length;
-      } else {
-        for (const part of text) {
-          parts.push(part);
-          pending += part.length;
-        }
-      }
-      if (pending >= FLUSH_AT) await flush();
+      if (typeof text === "string") queued.add(text);
+      else for (const piece of text) queued.add(piece);
+      if (queued.chars >= FLUSH_AT) await flush();
     },
     async writeBytes(data: Uint8Array) {
       await flush();

@@ -53,6 +53,7 @@ export function rawRecordParts(record: RawRecord): string[] {
   return parts;
 }
 
+/** The payload keys a memory record lifts to the top level. */
 export const LIFTED_KEYS = {
   content: "data",
   created_at: "created_at",

@@ -21,6 +21,7 @@ import {
   type RawRecord,
 } from "../../format/records.ts";
 import { copyField } from "../copy_text.ts";
+import { PieceEncoder } from "../../util/pieces.ts";
 import { type CopyWriter, quoteIdent, type SqlSession } from "../sql.ts";
 
 /** What to do with a record whose id is already in the target. */
@@ -249,12 +250,12 @@ function copyLoader(
   const t = qualified(plan);
   // A table this restore created holds nothing to conflict with.
   const direct = plan.existing === undefined;
-  const encoder = new TextEncoder();
   /** Every id sent, to name the record the server refuses by its line. */
   const ids: string[] = [];
   let writer: CopyWriter | undefined;
-  let lines: string[] = [];
-  let chars = 0;
+  // postgres.js copies each chunk into its message: the buffer is free again
+  // once a write resolves.
+  const queued = new PieceEncoder();
   const refused = (error: unknown): StoreError => {
     const where = String(
       ((error as Error).cause as { where?: string } | undefined)?.where ?? "",
@@ -271,11 +272,8 @@ function copyLoader(
     );
   };
   const send = async () => {
-    if (lines.length === 0) return;
-    const chunk = encoder.encode(lines.join(""));
-    lines = [];
-    chars = 0;
-    await writer!.write(chunk).catch((e) => Promise.reject(refused(e)));
+    if (queued.chars === 0) return;
+    await writer!.write(queued.take()).catch((e) => Promise.reject(refused(e)));
   };
   return {
     async add(record) {
@@ -296,12 +294,11 @@ function copyLoader(
         }
       }
       ids.push(id);
-      const line = `${copyField(id)}\t${copyField(vector)}\t${
-        copyField(payload)
-      }\n`;
-      lines.push(line);
-      chars += line.length;
-      if (chars >= COPY_CHUNK) await send();
+      // The vector a piece of its own (see PieceEncoder).
+      queued.add(`${copyField(id)}\t`);
+      queued.add(copyField(vector));
+      queued.add(`\t${copyField(payload)}\n`);
+      if (queued.chars >= COPY_CHUNK) await send();
     },
     async finish() {
       const counts: RestoreCounts = { restored: 0, skipped: 0, updated: 0 };
