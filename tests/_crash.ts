@@ -343,11 +343,7 @@ export async function wireTableDigest(
 ): Promise<string> {
   const session = await openPostgresSession(parseDatabaseUrl(url));
   try {
-    return await tableDigest({
-      schema: "",
-      query: (sql, params) => session.query(sql, params),
-      close: () => Promise.resolve(),
-    }, table);
+    return await tableDigest(session, table);
   } finally {
     await session.close();
   }

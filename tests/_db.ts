@@ -259,7 +259,7 @@ export async function seedMemories(
  * @returns An MD5 over the rows in id order.
  */
 export async function tableDigest(
-  db: TestDatabase,
+  db: Pick<TestDatabase, "query">,
   table: string,
 ): Promise<string> {
   const rows = await db.query(

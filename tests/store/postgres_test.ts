@@ -34,6 +34,7 @@ import {
   withTempDir,
 } from "../_helpers.ts";
 import { startPostgres, startPostgresScript } from "../_postgres.ts";
+import { wireTableDigest } from "../_crash.ts";
 
 const SKIP = Deno.env.get("MEMKEEP_SKIP_POSTGRES") === "1";
 const DIMS = 16;
@@ -628,13 +629,10 @@ real(
             updated: 0,
           });
           assert.deepEqual(warnings, []);
-          const digest = (table: string) =>
-            withSession(s.url, async (db) =>
-              (await db.query(
-                `select count(*)::text || ':' || md5(string_agg(id::text || vector::text || payload::text, ',' order by id))
-                 from ${table}`,
-              ))[0]![0]);
-          assert.equal(await digest(`"${schema}"."Restored"`), await digest(q));
+          assert.equal(
+            await wireTableDigest(s.url, `"${schema}"."Restored"`),
+            await wireTableDigest(s.url, q),
+          );
           // The same indexes, named after the new table.
           const indexes = (table: string) =>
             withSession(s.url, async (db) =>
