@@ -125,8 +125,9 @@ export async function main(args: string[]): Promise<number> {
       at,
       envFile,
     };
-    warnIfTransient(options.deno);
+    // Bad input first: an error is the only line a wrong command prints.
     checkEnvFile(jobFiles(options).envFile, envFile !== undefined);
+    warnIfTransient(options.deno);
     if (action === "print") {
       if (values.systemd) printUnits(options);
       else log.info(cronLine(options));

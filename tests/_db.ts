@@ -267,3 +267,28 @@ export async function tableDigest(
   );
   return rows[0]![0]!;
 }
+
+/**
+ * True in the real-server leg (`deno task test:postgres` sets
+ * `MEMKEEP_WIRE_LEG=1`): a test of a wire test file that never talks to a
+ * server on the wire is ignored there, since `deno task test` runs it the
+ * same way.
+ */
+export const WIRE_LEG = Deno.env.get("MEMKEEP_WIRE_LEG") === "1";
+
+/**
+ * A step that never talks to a server on the wire, in a test that does:
+ * ignored in the real-server leg ({@linkcode WIRE_LEG}).
+ *
+ * @param t The test's context.
+ * @param name The step's name.
+ * @param fn The step.
+ * @returns Whether it passed (true when ignored).
+ */
+export function embeddedStep(
+  t: Deno.TestContext,
+  name: string,
+  fn: (t: Deno.TestContext) => void | Promise<void>,
+): Promise<boolean> {
+  return t.step({ name, ignore: WIRE_LEG, fn });
+}

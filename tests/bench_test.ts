@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { WIRE_LEG } from "./_db.ts";
 import { ROOT, runCommand } from "./_helpers.ts";
 
 const tools = ["/usr/bin/time", "/usr/bin/psql"].filter((tool) => {
@@ -73,21 +74,25 @@ Deno.test({
   },
 });
 
-Deno.test("bench/long_records.ts reads records of each size in both layouts, with no permissions (a smoke test: timings are not tested)", async () => {
-  const run = await runCommand(
-    Deno.execPath(),
-    ["run", "-q", "bench/long_records.ts", "--sizes", "1,2", "--json"],
-    { cwd: ROOT },
-  );
-  assert.equal(run.code, 0, run.stderr);
-  const { rows } = JSON.parse(run.stdout);
-  assert.deepEqual(
-    rows.map((r: { mib: number; layout: string }) => `${r.mib} ${r.layout}`),
-    [
-      "1 one record per line",
-      "2 one record per line",
-      "1 one line",
-      "2 one line",
-    ],
-  );
-});
+Deno.test(
+  "bench/long_records.ts reads records of each size in both layouts, with no permissions (a smoke test: timings are not tested)",
+  { ignore: WIRE_LEG },
+  async () => {
+    const run = await runCommand(
+      Deno.execPath(),
+      ["run", "-q", "bench/long_records.ts", "--sizes", "1,2", "--json"],
+      { cwd: ROOT },
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const { rows } = JSON.parse(run.stdout);
+    assert.deepEqual(
+      rows.map((r: { mib: number; layout: string }) => `${r.mib} ${r.layout}`),
+      [
+        "1 one record per line",
+        "2 one record per line",
+        "1 one line",
+        "2 one line",
+      ],
+    );
+  },
+);

@@ -23,6 +23,7 @@ import {
   productionArgs,
 } from "./_checkout.ts";
 import {
+  embeddedStep,
   seedMemories,
   startWireDatabase,
   tableDigest,
@@ -196,7 +197,8 @@ Deno.test("resource faults fail in one line, leave nothing that looks like a bac
       }
     });
 
-    await t.step(
+    await embeddedStep(
+      t,
       "a file size limit (full disk) stops backup and every export format",
       async () => {
         const cases: [string, number, string, string[], RegExp][] = [

@@ -51,7 +51,7 @@ async function main(files: string[]): Promise<number> {
     const run = new Deno.Command(Deno.execPath(), {
       args: ["test", "-q", "-P=test", "--parallel", ...files],
       cwd: ROOT,
-      env: server?.env ?? {},
+      env: { ...server?.env, MEMKEEP_WIRE_LEG: "1" },
       stdin: "null",
     }).spawn();
     return (await run.status).code;

@@ -14,7 +14,12 @@ import { Uint8ArrayReader, Uint8ArrayWriter, ZipReader } from "@zip.js/zip.js";
 import { seedRelationshipStore } from "../lib/store/demo_data.ts";
 import { LOG_FILE } from "../lib/format/layout.ts";
 import { makeCheckout, ownLines } from "./_checkout.ts";
-import { seedMemories, startWireDatabase, type WireDatabase } from "./_db.ts";
+import {
+  embeddedStep,
+  seedMemories,
+  startWireDatabase,
+  type WireDatabase,
+} from "./_db.ts";
 import { backupsIn } from "./_helpers.ts";
 import { startFakeAuthServer } from "./_fake_pg.ts";
 import { startFakeGitHub } from "./_fake_github.ts";
@@ -373,7 +378,8 @@ Deno.test("no command prints or writes the database password, the GitHub token o
       },
     );
 
-    await t.step(
+    await embeddedStep(
+      t,
       "a wrong, damaged or misplaced age key fails in one line without the key",
       async () => {
         for (
@@ -808,7 +814,8 @@ Deno.test("no secret in any spelling (raw, %-encoded, base64, user:password) whe
       },
     );
 
-    await t.step(
+    await embeddedStep(
+      t,
       "a malformed DATABASE_URL holding the password is refused in one line (exit 2)",
       async () => {
         const tail = password.slice(5); // after "S3nti"
@@ -854,7 +861,8 @@ Deno.test("no secret in any spelling (raw, %-encoded, base64, user:password) whe
       },
     );
 
-    await t.step(
+    await embeddedStep(
+      t,
       "GitHub answering 401, 403 or 500, an echo of the token, or no answer: one line, no token",
       async () => {
         const github = [

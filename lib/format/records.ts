@@ -237,6 +237,23 @@ export function firstIssue(error: z.ZodError): string {
 }
 
 /**
+ * Why an embedding of this length cannot be a row of the memory table's
+ * vector column, or `undefined` when it can.
+ *
+ * @param length The number of values.
+ * @param dims The declared dimension, or `null` when undeclared.
+ * @returns The reason.
+ */
+export function vectorLengthProblem(
+  length: number,
+  dims: number | null,
+): string | undefined {
+  return dims !== null && length !== dims
+    ? `embedding has ${length} numbers, expected ${dims}`
+    : undefined;
+}
+
+/**
  * Why an embedding cannot be a row of the memory table's vector column, or
  * `undefined` when it can: the declared length, and every value a finite
  * number within a 32-bit float's range. One rule for every format's check.
@@ -249,9 +266,8 @@ export function vectorProblem(
   embedding: readonly unknown[],
   dims: number | null,
 ): string | undefined {
-  if (dims !== null && embedding.length !== dims) {
-    return `embedding has ${embedding.length} numbers, expected ${dims}`;
-  }
+  const lengthProblem = vectorLengthProblem(embedding.length, dims);
+  if (lengthProblem) return lengthProblem;
   for (let i = 0; i < embedding.length; i++) {
     const x = embedding[i];
     if (typeof x !== "number" || !Number.isFinite(x)) {

@@ -19,6 +19,7 @@ import {
   startWireDatabase,
   tableDigest,
   type TestDatabase,
+  WIRE_LEG,
 } from "../_db.ts";
 import {
   assertRejectsWith,
@@ -147,94 +148,106 @@ Deno.test("backup() over the wire backs up a table not named memories, with uuid
   }
 });
 
-Deno.test("backup() of the embedded store keeps vectors bit-exact and payloads equal as jsonb", async () => {
-  await withTempDir(async (dir) => {
-    const store = await openEmbeddedStore(`${dir}/pglite`);
-    await seedMemories(store, "public.memories", {
-      memories: 300,
-      dims: 32,
-      seed: 9,
-    });
-    // Keys absent vs null, nested objects, numbers beyond float64, odd types.
-    await store.query(`insert into memories values
+Deno.test(
+  "backup() of the embedded store keeps vectors bit-exact and payloads equal as jsonb",
+  { ignore: WIRE_LEG },
+  async () => {
+    await withTempDir(async (dir) => {
+      const store = await openEmbeddedStore(`${dir}/pglite`);
+      await seedMemories(store, "public.memories", {
+        memories: 300,
+        dims: 32,
+        seed: 9,
+      });
+      // Keys absent vs null, nested objects, numbers beyond float64, odd types.
+      await store.query(`insert into memories values
         ('00000000-0000-4000-8000-000000000001', '[1e-08,3.4028235e+38,-0.333333,0]'::vector || array_fill(0.5, array[28])::real[]::vector,
          '{"data": null, "n": 12345678901234567890123, "f": 0.1000000000000000055511151231257827, "e": 1e400, "nested": {"a": [1, {"b": null}]}, "heat": "hot"}'),
         ('00000000-0000-4000-8000-000000000002', null, '{"created_at": "2025-01-01T10:00:00", "emptyish": {}, "arr": []}'),
         ('00000000-0000-4000-8000-000000000003', array_fill(0.25, array[32])::real[]::vector, null)`);
-    const before = await tableDigest(store, "memories");
-    await store.close();
+      const before = await tableDigest(store, "memories");
+      await store.close();
 
-    const config = configFrom({ BACKUP_DIR: `${dir}/backups` });
-    const warnings: string[] = [];
-    const result = await backup({
-      config: {
-        ...config,
-        store: { kind: "pglite", dataDir: `${dir}/pglite` },
-      },
-      onWarning: (w) => warnings.push(w),
-    });
-    assert.deepEqual(warnings, [
-      'no relationship store at "/nonexistent/memkeep-test/relationships.db": backing up memories only (set RELATIONSHIPS_DB to include one)',
-    ]);
-    assert.equal(result.metadata.memory_count, 303);
-    assert.equal(result.metadata.relationship_count, 0);
-    assert.equal(
-      result.metadata.relationships.source,
-      null,
-      "no relationship store: metadata says so",
-    );
-    assertValid(await verifyBackup(result.path));
-
-    const text = await Deno.readTextFile(`${result.path}/${EXPORT_FILE}`);
-    assert.ok(
-      text.includes('"n": 12345678901234567890123'),
-      "big integer kept digit for digit",
-    );
-    assert.ok(
-      text.includes("0.1000000000000000055511151231257827"),
-      "long decimal kept digit for digit",
-    );
-    const records = await memoryRecords(result.path);
-    const odd = records.find((r) =>
-      r.get("id") === '"00000000-0000-4000-8000-000000000001"'
-    )!;
-    assert.equal(odd.get("content"), "null", "data: null stays a present null");
-    assert.equal(odd.get("heat"), '"hot"', "a string where a number is usual");
-    const noVector = records.find((r) =>
-      r.get("id") === '"00000000-0000-4000-8000-000000000002"'
-    )!;
-    assert.equal(noVector.get("embedding"), "null");
-    assert.equal(
-      noVector.has("content"),
-      false,
-      "a key absent from the payload is absent from the record",
-    );
-    const noPayload = records.find((r) =>
-      r.get("id") === '"00000000-0000-4000-8000-000000000003"'
-    )!;
-    assert.equal(
-      noPayload.has("metadata"),
-      false,
-      "a NULL payload has no metadata",
-    );
-
-    const reopened = await openEmbeddedStore(`${dir}/pglite`);
-    try {
+      const config = configFrom({ BACKUP_DIR: `${dir}/backups` });
+      const warnings: string[] = [];
+      const result = await backup({
+        config: {
+          ...config,
+          store: { kind: "pglite", dataDir: `${dir}/pglite` },
+        },
+        onWarning: (w) => warnings.push(w),
+      });
+      assert.deepEqual(warnings, [
+        'no relationship store at "/nonexistent/memkeep-test/relationships.db": backing up memories only (set RELATIONSHIPS_DB to include one)',
+      ]);
+      assert.equal(result.metadata.memory_count, 303);
+      assert.equal(result.metadata.relationship_count, 0);
       assert.equal(
-        await tableDigest(reopened, "memories"),
-        before,
-        "the store is unchanged",
+        result.metadata.relationships.source,
+        null,
+        "no relationship store: metadata says so",
       );
-      await assertFaithful(
-        reopened,
-        "memories",
-        result.path,
+      assertValid(await verifyBackup(result.path));
+
+      const text = await Deno.readTextFile(`${result.path}/${EXPORT_FILE}`);
+      assert.ok(
+        text.includes('"n": 12345678901234567890123'),
+        "big integer kept digit for digit",
       );
-    } finally {
-      await reopened.close();
-    }
-  });
-});
+      assert.ok(
+        text.includes("0.1000000000000000055511151231257827"),
+        "long decimal kept digit for digit",
+      );
+      const records = await memoryRecords(result.path);
+      const odd = records.find((r) =>
+        r.get("id") === '"00000000-0000-4000-8000-000000000001"'
+      )!;
+      assert.equal(
+        odd.get("content"),
+        "null",
+        "data: null stays a present null",
+      );
+      assert.equal(
+        odd.get("heat"),
+        '"hot"',
+        "a string where a number is usual",
+      );
+      const noVector = records.find((r) =>
+        r.get("id") === '"00000000-0000-4000-8000-000000000002"'
+      )!;
+      assert.equal(noVector.get("embedding"), "null");
+      assert.equal(
+        noVector.has("content"),
+        false,
+        "a key absent from the payload is absent from the record",
+      );
+      const noPayload = records.find((r) =>
+        r.get("id") === '"00000000-0000-4000-8000-000000000003"'
+      )!;
+      assert.equal(
+        noPayload.has("metadata"),
+        false,
+        "a NULL payload has no metadata",
+      );
+
+      const reopened = await openEmbeddedStore(`${dir}/pglite`);
+      try {
+        assert.equal(
+          await tableDigest(reopened, "memories"),
+          before,
+          "the store is unchanged",
+        );
+        await assertFaithful(
+          reopened,
+          "memories",
+          result.path,
+        );
+      } finally {
+        await reopened.close();
+      }
+    });
+  },
+);
 
 Deno.test("backup() with a user filter, without vectors, and of an empty table", async (t) => {
   const db = await startWireDatabase();
@@ -306,59 +319,65 @@ Deno.test("backup() with a user filter, without vectors, and of an empty table",
   }
 });
 
-Deno.test("backup() copies a live WAL-mode relationship store with every table", async () => {
-  await withTempDir(async (dir) => {
-    const store = await openEmbeddedStore(`${dir}/pglite`);
-    await seedMemories(store, "public.memories", { memories: 5, dims: 4 });
-    await store.close();
-    const relPath = `${dir}/relationships.db`;
-    seedRelationshipStore(relPath, ["a", "b", "c"], { relationships: 4 });
-    // The assistant still has the store open with writes only in the WAL.
-    const { DatabaseSync } = await import("node:sqlite");
-    const live = new DatabaseSync(relPath);
-    live.exec("pragma wal_autocheckpoint = 0");
-    live.exec(
-      "insert into relationships (source_id, target_id, rel_type, created_at, updated_at) values ('x', 'y', 'late', 't', 't')",
-    );
-    try {
-      const config = configFrom({
-        RELATIONSHIPS_DB: relPath,
-        BACKUP_DIR: `${dir}/backups`,
-      });
-      const result = await backup({
-        config: {
-          ...config,
-          store: { kind: "pglite", dataDir: `${dir}/pglite` },
-        },
-      });
-      assert.equal(
-        result.metadata.relationship_count,
-        5,
-        "rows still in the WAL are in the backup",
+Deno.test(
+  "backup() copies a live WAL-mode relationship store with every table",
+  { ignore: WIRE_LEG },
+  async () => {
+    await withTempDir(async (dir) => {
+      const store = await openEmbeddedStore(`${dir}/pglite`);
+      await seedMemories(store, "public.memories", { memories: 5, dims: 4 });
+      await store.close();
+      const relPath = `${dir}/relationships.db`;
+      seedRelationshipStore(relPath, ["a", "b", "c"], { relationships: 4 });
+      // The assistant still has the store open with writes only in the WAL.
+      const { DatabaseSync } = await import("node:sqlite");
+      const live = new DatabaseSync(relPath);
+      live.exec("pragma wal_autocheckpoint = 0");
+      live.exec(
+        "insert into relationships (source_id, target_id, rel_type, created_at, updated_at) values ('x', 'y', 'late', 't', 't')",
       );
-      const copy = new DatabaseSync(
-        `${result.path}/${RELATIONSHIPS_COPY_FILE}`,
-        {
-          readOnly: true,
-        },
-      );
-      const mode = copy.prepare("pragma journal_mode").get() as {
-        journal_mode: string;
-      };
-      copy.close();
-      assert.equal(
-        mode.journal_mode,
-        "delete",
-        "the snapshot is one self-contained file",
-      );
-      assertValid(await verifyBackup(result.path));
-    } finally {
-      live.close();
-    }
-  });
-});
+      try {
+        const config = configFrom({
+          RELATIONSHIPS_DB: relPath,
+          BACKUP_DIR: `${dir}/backups`,
+        });
+        const result = await backup({
+          config: {
+            ...config,
+            store: { kind: "pglite", dataDir: `${dir}/pglite` },
+          },
+        });
+        assert.equal(
+          result.metadata.relationship_count,
+          5,
+          "rows still in the WAL are in the backup",
+        );
+        const copy = new DatabaseSync(
+          `${result.path}/${RELATIONSHIPS_COPY_FILE}`,
+          {
+            readOnly: true,
+          },
+        );
+        const mode = copy.prepare("pragma journal_mode").get() as {
+          journal_mode: string;
+        };
+        copy.close();
+        assert.equal(
+          mode.journal_mode,
+          "delete",
+          "the snapshot is one self-contained file",
+        );
+        assertValid(await verifyBackup(result.path));
+      } finally {
+        live.close();
+      }
+    });
+  },
+);
 
-Deno.test("backup() never overwrites a backup and logs every run", async () => {
+Deno.test("backup() never overwrites a backup and logs every run", {
+  ignore: WIRE_LEG,
+}, async () => {
   await withTempDir(async (dir) => {
     const store = await openEmbeddedStore(`${dir}/pglite`);
     await seedMemories(store, "public.memories", { memories: 5, dims: 4 });

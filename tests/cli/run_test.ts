@@ -16,7 +16,12 @@ import {
   onTerminal,
   ownLines,
 } from "../_checkout.ts";
-import { seedMemories, startWireDatabase } from "../_db.ts";
+import {
+  embeddedStep,
+  seedMemories,
+  startWireDatabase,
+  WIRE_LEG,
+} from "../_db.ts";
 import { startFaultProxy } from "../_fault_server.ts";
 import { backupsIn, shellEnv } from "../_helpers.ts";
 import { zipBackup } from "../_zip.ts";
@@ -274,19 +279,24 @@ Deno.test("the forms a user types work, with the files where they asked, the cou
       },
     );
 
-    await t.step("deno task CMD --help works for every command", async () => {
-      for (const command of [...Object.keys(COMMANDS), "grants"]) {
-        const run = await task([command, "--help"]);
-        assert.equal(run.code, 0, `${command}: ${run.stderr}`);
-        assert.match(
-          run.stdout,
-          new RegExp(`^Usage: deno task ${command}\\b`),
-          command,
-        );
-      }
-    });
+    await embeddedStep(
+      t,
+      "deno task CMD --help works for every command",
+      async () => {
+        for (const command of [...Object.keys(COMMANDS), "grants"]) {
+          const run = await task([command, "--help"]);
+          assert.equal(run.code, 0, `${command}: ${run.stderr}`);
+          assert.match(
+            run.stdout,
+            new RegExp(`^Usage: deno task ${command}\\b`),
+            command,
+          );
+        }
+      },
+    );
 
-    await t.step(
+    await embeddedStep(
+      t,
       "bad input: one line naming the flag or path, exit 2, nothing created",
       async () => {
         await Deno.writeTextFile(at("afile"), "not a directory\n");
@@ -409,66 +419,72 @@ async function stalledOnTerminal(
   };
 }
 
-Deno.test("Ctrl-C on a terminal stops a backup or export at once: exit 130, one line, no temporary files, the next run works", async (t) => {
-  const checkout = await makeCheckout();
-  try {
-    for (const command of ["backup", "export"] as const) {
-      await t.step(command, async () => {
-        const dir = command === "backup" ? "backups" : "exports";
-        const run = await stalledOnTerminal(checkout, command, []);
-        try {
-          for (let i = 0; i < 3000 && !run.proxy.triggered; i++) {
-            await new Promise((r) => setTimeout(r, 10));
-          }
-          assert.ok(run.proxy.triggered, "the stream stalled mid-way");
-          const temps = () =>
-            [...Deno.readDirSync(`${checkout.dir}/${dir}`)].filter((e) =>
-              e.name.startsWith(TEMP_PREFIX)
-            ).map((e) => e.name);
-          assert.equal(temps().length, 1, "work in progress");
-          // The stall is at the proxy; memkeep is still writing what it
-          // got (a COPY arrives all at once): wait until it waits.
-          const written = () =>
-            treeSize(`${checkout.dir}/${dir}/${temps()[0]}`);
-          for (let last = -1, now = written(); now === 0 || now !== last;) {
-            await new Promise((r) => setTimeout(r, 200));
-            [last, now] = [now, written()];
-          }
-          await run.terminal.type("\x03");
-          const { code, screen } = await run.terminal.done;
-          assert.equal(code, 130, screen);
-          assert.match(
-            screen,
-            /Error: Interrupted \(SIGINT\): stopped before finishing; nothing half-done is left behind/,
-          );
-          // Progress was shown on the terminal, with done / total and percent.
-          assert.match(screen, /\[2Kmemories [\d,]+ \/ 3,000 · \d+%/);
-          assert.deepEqual(temps(), []);
-          assert.deepEqual(backupsIn(`${checkout.dir}/${dir}`), []);
-          assert.throws(() => Deno.statSync(`${checkout.dir}/exports/memory`));
-          if (command === "backup") {
+Deno.test(
+  "Ctrl-C on a terminal stops a backup or export at once: exit 130, one line, no temporary files, the next run works",
+  { ignore: WIRE_LEG },
+  async (t) => {
+    const checkout = await makeCheckout();
+    try {
+      for (const command of ["backup", "export"] as const) {
+        await t.step(command, async () => {
+          const dir = command === "backup" ? "backups" : "exports";
+          const run = await stalledOnTerminal(checkout, command, []);
+          try {
+            for (let i = 0; i < 3000 && !run.proxy.triggered; i++) {
+              await new Promise((r) => setTimeout(r, 10));
+            }
+            assert.ok(run.proxy.triggered, "the stream stalled mid-way");
+            const temps = () =>
+              [...Deno.readDirSync(`${checkout.dir}/${dir}`)].filter((e) =>
+                e.name.startsWith(TEMP_PREFIX)
+              ).map((e) => e.name);
+            assert.equal(temps().length, 1, "work in progress");
+            // The stall is at the proxy; memkeep is still writing what it
+            // got (a COPY arrives all at once): wait until it waits.
+            const written = () =>
+              treeSize(`${checkout.dir}/${dir}/${temps()[0]}`);
+            for (let last = -1, now = written(); now === 0 || now !== last;) {
+              await new Promise((r) => setTimeout(r, 200));
+              [last, now] = [now, written()];
+            }
+            await run.terminal.type("\x03");
+            const { code, screen } = await run.terminal.done;
+            assert.equal(code, 130, screen);
             assert.match(
-              Deno.readTextFileSync(`${checkout.dir}/backups/backup.log`),
-              /FAILED - error="interrupted"\n$/,
+              screen,
+              /Error: Interrupted \(SIGINT\): stopped before finishing; nothing half-done is left behind/,
             );
+            // Progress was shown on the terminal, with done / total and percent.
+            assert.match(screen, /\[2Kmemories [\d,]+ \/ 3,000 · \d+%/);
+            assert.deepEqual(temps(), []);
+            assert.deepEqual(backupsIn(`${checkout.dir}/${dir}`), []);
+            assert.throws(() =>
+              Deno.statSync(`${checkout.dir}/exports/memory`)
+            );
+            if (command === "backup") {
+              assert.match(
+                Deno.readTextFileSync(`${checkout.dir}/backups/backup.log`),
+                /FAILED - error="interrupted"\n$/,
+              );
+            }
+            // The next run works, and takes the lock without a warning.
+            const next = await checkout.deno(
+              ["task", command, "--json"],
+              run.direct,
+            );
+            assert.equal(next.code, 0, next.stderr);
+            assert.equal(JSON.parse(next.stdout).memory_count, 3000);
+            assert.doesNotMatch(next.stderr, /took over the lock/);
+          } finally {
+            await run.close();
           }
-          // The next run works, and takes the lock without a warning.
-          const next = await checkout.deno(
-            ["task", command, "--json"],
-            run.direct,
-          );
-          assert.equal(next.code, 0, next.stderr);
-          assert.equal(JSON.parse(next.stdout).memory_count, 3000);
-          assert.doesNotMatch(next.stderr, /took over the lock/);
-        } finally {
-          await run.close();
-        }
-      });
+        });
+      }
+    } finally {
+      await checkout.remove();
     }
-  } finally {
-    await checkout.remove();
-  }
-});
+  },
+);
 
 Deno.test("progress on a terminal is one line, cleared at the end; none with --json or without a terminal", async () => {
   const checkout = await makeCheckout();

@@ -13,6 +13,7 @@ import {
   seedMemories,
   startWireDatabase,
   tableDigest,
+  WIRE_LEG,
 } from "../_db.ts";
 import {
   assertRejectsWith,
@@ -134,64 +135,68 @@ function options(
   };
 }
 
-Deno.test("restore() into an empty embedded store, then a backup again, gives back the same records", async () => {
-  await withTempDir(async (dir) => {
-    const original = await sourceBackup(dir);
-    const target = `${dir}/target`;
-    await Deno.mkdir(target);
-    const config = embedded(target, `${target}/relationships.db`);
-    const result = await restore(options(original.path, config));
-    assert.equal(result.committed, true);
-    assert.equal(result.createsTable, true);
-    assert.equal(result.relationships.how, "copy");
-    assert.deepEqual(result.memories, {
-      restored: MEMORIES + 2,
-      skipped: 0,
-      updated: 0,
-    });
-    assert.deepEqual(result.relationshipCounts, {
-      restored: 16,
-      skipped: 0,
-      updated: 0,
-    });
+Deno.test(
+  "restore() into an empty embedded store, then a backup again, gives back the same records",
+  { ignore: WIRE_LEG },
+  async () => {
+    await withTempDir(async (dir) => {
+      const original = await sourceBackup(dir);
+      const target = `${dir}/target`;
+      await Deno.mkdir(target);
+      const config = embedded(target, `${target}/relationships.db`);
+      const result = await restore(options(original.path, config));
+      assert.equal(result.committed, true);
+      assert.equal(result.createsTable, true);
+      assert.equal(result.relationships.how, "copy");
+      assert.deepEqual(result.memories, {
+        restored: MEMORIES + 2,
+        skipped: 0,
+        updated: 0,
+      });
+      assert.deepEqual(result.relationshipCounts, {
+        restored: 16,
+        skipped: 0,
+        updated: 0,
+      });
 
-    const again = await backup({
-      config: {
-        ...config,
-        relationships: { path: `${target}/relationships.db`, explicit: true },
-      },
-    });
-    const a = await recordsOf(original.path);
-    const b = await recordsOf(again.path);
-    assert.deepEqual(
-      [...b.memories.keys()].sort(),
-      [...a.memories.keys()].sort(),
-      "same ids",
-    );
-    for (const [id, text] of a.memories) {
-      assert.equal(
-        b.memories.get(id),
-        text,
-        `record ${id}: same vector and payload text`,
+      const again = await backup({
+        config: {
+          ...config,
+          relationships: { path: `${target}/relationships.db`, explicit: true },
+        },
+      });
+      const a = await recordsOf(original.path);
+      const b = await recordsOf(again.path);
+      assert.deepEqual(
+        [...b.memories.keys()].sort(),
+        [...a.memories.keys()].sort(),
+        "same ids",
       );
-    }
-    assert.deepEqual(
-      b.relationships,
-      a.relationships,
-      "equal relationship rows",
-    );
-    assert.deepEqual(
-      again.metadata.memories.indexes,
-      original.metadata.memories.indexes,
-      "indexes recreated",
-    );
-    assert.deepEqual(
-      again.metadata.relationships.tables,
-      original.metadata.relationships.tables,
-      "every table",
-    );
-  });
-});
+      for (const [id, text] of a.memories) {
+        assert.equal(
+          b.memories.get(id),
+          text,
+          `record ${id}: same vector and payload text`,
+        );
+      }
+      assert.deepEqual(
+        b.relationships,
+        a.relationships,
+        "equal relationship rows",
+      );
+      assert.deepEqual(
+        again.metadata.memories.indexes,
+        original.metadata.memories.indexes,
+        "indexes recreated",
+      );
+      assert.deepEqual(
+        again.metadata.relationships.tables,
+        original.metadata.relationships.tables,
+        "every table",
+      );
+    });
+  },
+);
 
 Deno.test("restore() over the wire into an empty table merges relationships into an existing store", async () => {
   const db = await startWireDatabase();
@@ -251,120 +256,134 @@ Deno.test("restore() over the wire into an empty table merges relationships into
   }
 });
 
-Deno.test("restore() into a store holding half the rows gives exact counts in each mode, and the dry run matches", async (t) => {
-  await withTempDir(async (dir) => {
-    const original = await sourceBackup(dir);
-    for (const mode of ["skip", "update"] as const) {
-      await t.step(mode, async () => {
-        const target = `${dir}/half-${mode}`;
-        const store = await openEmbeddedStore(`${target}/pglite`);
-        await seedMemories(store, "public.memories", {
-          memories: MEMORIES / 2,
-          dims: DIMS,
-          seed: 3,
-        });
-        // Ten of them changed since the backup.
-        await store.query(
-          `update memories set payload = payload || '{"changed": true}' where id in (select id from memories order by id limit 10)`,
-        );
-        const changed = await store.query(
-          "select id::text, payload::text from memories where payload ? 'changed'",
-        );
-        await store.close();
-        const rel = `${target}/relationships.db`;
-        await Deno.copyFile(original.path + "/relationships.db", rel);
-        const live = new DatabaseSync(rel);
-        live.exec("delete from relationships where id > 8");
-        live.exec(
-          "update relationships set strength = 0.001, created_at = 'kept' where id <= 3",
-        );
-        live.close();
-        const config = embedded(target, rel);
-        const expected = {
-          memories: mode === "skip"
-            ? { restored: MEMORIES / 2 + 2, skipped: MEMORIES / 2, updated: 0 }
-            : {
-              restored: MEMORIES / 2 + 2,
-              skipped: MEMORIES / 2 - 10,
-              updated: 10,
-            },
-          relationships: mode === "skip"
-            ? { restored: 8, skipped: 8, updated: 0 }
-            : { restored: 8, skipped: 5, updated: 3 },
-        };
-
-        const digest = await storeDigest(target);
-        const relBefore = relationshipRows(rel);
-        const dry = await restore(
-          options(original.path, config, { conflictMode: mode, dryRun: true }),
-        );
-        assert.equal(dry.committed, false);
-        assert.deepEqual(dry.memories, expected.memories);
-        assert.deepEqual(dry.relationshipCounts, expected.relationships);
-        assert.equal(
-          await storeDigest(target),
-          digest,
-          "a dry run writes nothing to the memory store",
-        );
-        assert.deepEqual(
-          relationshipRows(rel),
-          relBefore,
-          "nor to the relationship store",
-        );
-
-        const real = await restore(
-          options(original.path, config, { conflictMode: mode }),
-        );
-        assert.deepEqual(
-          real.memories,
-          dry.memories,
-          "the real restore reports the dry run's numbers",
-        );
-        assert.deepEqual(real.relationshipCounts, dry.relationshipCounts);
-
-        const after = await openEmbeddedStore(`${target}/pglite`);
-        try {
-          const stillChanged = await after.query(
-            "select count(*)::text from memories where payload ? 'changed'",
+Deno.test(
+  "restore() into a store holding half the rows gives exact counts in each mode, and the dry run matches",
+  { ignore: WIRE_LEG },
+  async (t) => {
+    await withTempDir(async (dir) => {
+      const original = await sourceBackup(dir);
+      for (const mode of ["skip", "update"] as const) {
+        await t.step(mode, async () => {
+          const target = `${dir}/half-${mode}`;
+          const store = await openEmbeddedStore(`${target}/pglite`);
+          await seedMemories(store, "public.memories", {
+            memories: MEMORIES / 2,
+            dims: DIMS,
+            seed: 3,
+          });
+          // Ten of them changed since the backup.
+          await store.query(
+            `update memories set payload = payload || '{"changed": true}' where id in (select id from memories order by id limit 10)`,
           );
+          const changed = await store.query(
+            "select id::text, payload::text from memories where payload ? 'changed'",
+          );
+          await store.close();
+          const rel = `${target}/relationships.db`;
+          await Deno.copyFile(original.path + "/relationships.db", rel);
+          const live = new DatabaseSync(rel);
+          live.exec("delete from relationships where id > 8");
+          live.exec(
+            "update relationships set strength = 0.001, created_at = 'kept' where id <= 3",
+          );
+          live.close();
+          const config = embedded(target, rel);
+          const expected = {
+            memories: mode === "skip"
+              ? {
+                restored: MEMORIES / 2 + 2,
+                skipped: MEMORIES / 2,
+                updated: 0,
+              }
+              : {
+                restored: MEMORIES / 2 + 2,
+                skipped: MEMORIES / 2 - 10,
+                updated: 10,
+              },
+            relationships: mode === "skip"
+              ? { restored: 8, skipped: 8, updated: 0 }
+              : { restored: 8, skipped: 5, updated: 3 },
+          };
+
+          const digest = await storeDigest(target);
+          const relBefore = relationshipRows(rel);
+          const dry = await restore(
+            options(original.path, config, {
+              conflictMode: mode,
+              dryRun: true,
+            }),
+          );
+          assert.equal(dry.committed, false);
+          assert.deepEqual(dry.memories, expected.memories);
+          assert.deepEqual(dry.relationshipCounts, expected.relationships);
           assert.equal(
-            stillChanged[0]![0],
-            mode === "skip" ? "10" : "0",
-            `${mode}: changed rows kept or replaced`,
+            await storeDigest(target),
+            digest,
+            "a dry run writes nothing to the memory store",
           );
-          if (mode === "skip") {
-            const rows = await after.query(
-              "select id::text, payload::text from memories where payload ? 'changed'",
+          assert.deepEqual(
+            relationshipRows(rel),
+            relBefore,
+            "nor to the relationship store",
+          );
+
+          const real = await restore(
+            options(original.path, config, { conflictMode: mode }),
+          );
+          assert.deepEqual(
+            real.memories,
+            dry.memories,
+            "the real restore reports the dry run's numbers",
+          );
+          assert.deepEqual(real.relationshipCounts, dry.relationshipCounts);
+
+          const after = await openEmbeddedStore(`${target}/pglite`);
+          try {
+            const stillChanged = await after.query(
+              "select count(*)::text from memories where payload ? 'changed'",
             );
-            assert.deepEqual(rows, changed);
+            assert.equal(
+              stillChanged[0]![0],
+              mode === "skip" ? "10" : "0",
+              `${mode}: changed rows kept or replaced`,
+            );
+            if (mode === "skip") {
+              const rows = await after.query(
+                "select id::text, payload::text from memories where payload ? 'changed'",
+              );
+              assert.deepEqual(rows, changed);
+            }
+            assert.equal(
+              (await after.query("select count(*)::text from memories"))[0]![0],
+              String(MEMORIES + 2),
+            );
+          } finally {
+            await after.close();
           }
-          assert.equal(
-            (await after.query("select count(*)::text from memories"))[0]![0],
-            String(MEMORIES + 2),
+          const rows = relationshipRows(rel) as {
+            id: bigint;
+            strength: number;
+            created_at: string;
+          }[];
+          assert.equal(rows.length, 16);
+          const first = rows.filter((r) => r.id <= 3n);
+          assert.ok(
+            first.every((r) => r.created_at === "kept"),
+            "created_at is kept in both modes",
           );
-        } finally {
-          await after.close();
-        }
-        const rows = relationshipRows(rel) as {
-          id: bigint;
-          strength: number;
-          created_at: string;
-        }[];
-        assert.equal(rows.length, 16);
-        const first = rows.filter((r) => r.id <= 3n);
-        assert.ok(
-          first.every((r) => r.created_at === "kept"),
-          "created_at is kept in both modes",
-        );
-        assert.ok(
-          first.every((
-            r,
-          ) => (mode === "skip" ? r.strength === 0.001 : r.strength !== 0.001)),
-        );
-      });
-    }
-  });
-});
+          assert.ok(
+            first.every((
+              r,
+            ) => (mode === "skip"
+              ? r.strength === 0.001
+              : r.strength !== 0.001)
+            ),
+          );
+        });
+      }
+    });
+  },
+);
 
 async function storeDigest(target: string): Promise<string> {
   const store = await openEmbeddedStore(`${target}/pglite`);
@@ -375,7 +394,9 @@ async function storeDigest(target: string): Promise<string> {
   }
 }
 
-Deno.test("restore() of a backup with no memories restores its relationships", async () => {
+Deno.test("restore() of a backup with no memories restores its relationships", {
+  ignore: WIRE_LEG,
+}, async () => {
   await withTempDir(async (dir) => {
     const original = await sourceBackup(dir, { memories: 0 });
     assert.equal(original.metadata.memory_count, 0);
@@ -394,60 +415,64 @@ Deno.test("restore() of a backup with no memories restores its relationships", a
   });
 });
 
-Deno.test("restore() reads a GitHub artifact zip and the folder gh run download makes", async (t) => {
-  await withTempDir(async (dir) => {
-    const original = await sourceBackup(dir);
-    const cases: [string, () => Promise<string>][] = [
-      ["an artifact zip with the files at its root", async () => {
-        await zipBackup(original.path, `${dir}/artifact.zip`);
-        return `${dir}/artifact.zip`;
-      }],
-      ["a zip with the backup one folder down", async () => {
-        await zipBackup(original.path, `${dir}/nested.zip`, {
-          folder: original.name,
-        });
-        return `${dir}/nested.zip`;
-      }],
-      ["the folder gh run download makes", async () => {
-        const folder = `${dir}/download`;
-        await Deno.mkdir(`${folder}/${original.name}`, { recursive: true });
-        for (const e of Deno.readDirSync(original.path)) {
-          await Deno.copyFile(
-            `${original.path}/${e.name}`,
-            `${folder}/${original.name}/${e.name}`,
+Deno.test(
+  "restore() reads a GitHub artifact zip and the folder gh run download makes",
+  { ignore: WIRE_LEG },
+  async (t) => {
+    await withTempDir(async (dir) => {
+      const original = await sourceBackup(dir);
+      const cases: [string, () => Promise<string>][] = [
+        ["an artifact zip with the files at its root", async () => {
+          await zipBackup(original.path, `${dir}/artifact.zip`);
+          return `${dir}/artifact.zip`;
+        }],
+        ["a zip with the backup one folder down", async () => {
+          await zipBackup(original.path, `${dir}/nested.zip`, {
+            folder: original.name,
+          });
+          return `${dir}/nested.zip`;
+        }],
+        ["the folder gh run download makes", async () => {
+          const folder = `${dir}/download`;
+          await Deno.mkdir(`${folder}/${original.name}`, { recursive: true });
+          for (const e of Deno.readDirSync(original.path)) {
+            await Deno.copyFile(
+              `${original.path}/${e.name}`,
+              `${folder}/${original.name}/${e.name}`,
+            );
+          }
+          return folder;
+        }],
+      ];
+      let n = 0;
+      for (const [name, make] of cases) {
+        await t.step(name, async () => {
+          const source = await make();
+          const target = `${dir}/t${n++}`;
+          await Deno.mkdir(target);
+          const config = embedded(target, `${target}/relationships.db`);
+          const scratch = `${target}/scratch`;
+          const result = await restore({ source, config, scratchDir: scratch });
+          assert.deepEqual(result.memories, {
+            restored: MEMORIES + 2,
+            skipped: 0,
+            updated: 0,
+          });
+          assert.deepEqual(result.relationshipCounts, {
+            restored: 16,
+            skipped: 0,
+            updated: 0,
+          });
+          assert.equal(
+            await exists(scratch),
+            false,
+            "nothing extracted is left behind",
           );
-        }
-        return folder;
-      }],
-    ];
-    let n = 0;
-    for (const [name, make] of cases) {
-      await t.step(name, async () => {
-        const source = await make();
-        const target = `${dir}/t${n++}`;
-        await Deno.mkdir(target);
-        const config = embedded(target, `${target}/relationships.db`);
-        const scratch = `${target}/scratch`;
-        const result = await restore({ source, config, scratchDir: scratch });
-        assert.deepEqual(result.memories, {
-          restored: MEMORIES + 2,
-          skipped: 0,
-          updated: 0,
         });
-        assert.deepEqual(result.relationshipCounts, {
-          restored: 16,
-          skipped: 0,
-          updated: 0,
-        });
-        assert.equal(
-          await exists(scratch),
-          false,
-          "nothing extracted is left behind",
-        );
-      });
-    }
-  });
-});
+      }
+    });
+  },
+);
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -649,7 +674,9 @@ function findEntryData(zip: Uint8Array, name: string): number {
   throw new Error(`no entry ${name}`);
 }
 
-Deno.test("restore() refuses unsafe zips before extracting anything", async (t) => {
+Deno.test("restore() refuses unsafe zips before extracting anything", {
+  ignore: WIRE_LEG,
+}, async (t) => {
   await withTempDir(async (dir) => {
     const original = await sourceBackup(dir);
     const cases: [string, Parameters<typeof zipBackup>[2], RegExp][] = [
@@ -727,31 +754,83 @@ Deno.test("restore() refuses unsafe zips before extracting anything", async (t) 
   });
 });
 
-Deno.test("restore() is all or nothing: a failure late in either store leaves both as they were", async (t) => {
-  await withTempDir(async (dir) => {
-    const original = await sourceBackup(dir);
-    const ids = [...(await recordsOf(original.path)).memories.keys()];
-    const lastId = ids[ids.length - 3]!;
-    const cases: [
-      string,
-      (target: string, rel: string) => Promise<void>,
-      RegExp,
-    ][] = [
-      ["a memory refused by the target near the end", async (target) => {
-        const store = await openEmbeddedStore(`${target}/pglite`);
-        await seedMemories(store, "public.memories", {
-          memories: 10,
-          dims: DIMS,
-          seed: 99,
+Deno.test(
+  "restore() is all or nothing: a failure late in either store leaves both as they were",
+  { ignore: WIRE_LEG },
+  async (t) => {
+    await withTempDir(async (dir) => {
+      const original = await sourceBackup(dir);
+      const ids = [...(await recordsOf(original.path)).memories.keys()];
+      const lastId = ids[ids.length - 3]!;
+      const cases: [
+        string,
+        (target: string, rel: string) => Promise<void>,
+        RegExp,
+      ][] = [
+        ["a memory refused by the target near the end", async (target) => {
+          const store = await openEmbeddedStore(`${target}/pglite`);
+          await seedMemories(store, "public.memories", {
+            memories: 10,
+            dims: DIMS,
+            seed: 99,
+          });
+          await store.query(
+            `alter table memories add constraint no_late check (id <> '${lastId}')`,
+          );
+          await store.close();
+        }, /violates check constraint "no_late"/],
+        [
+          "a relationship refused by the target after every memory went in",
+          async (target, rel) => {
+            const store = await openEmbeddedStore(`${target}/pglite`);
+            await seedMemories(store, "public.memories", {
+              memories: 10,
+              dims: DIMS,
+              seed: 99,
+            });
+            await store.close();
+            const db = new DatabaseSync(rel);
+            db.exec(
+              `create trigger refuse before insert on relationships when new.rel_type = 'big'
+                 begin select raise(abort, 'refused by trigger'); end`,
+            );
+            db.close();
+          },
+          /refused by trigger/,
+        ],
+      ];
+      let n = 0;
+      for (const [name, prepare, pattern] of cases) {
+        await t.step(name, async () => {
+          const target = `${dir}/t${n++}`;
+          const rel = `${target}/relationships.db`;
+          await Deno.mkdir(target);
+          seedRelationshipStore(rel, ["p", "q", "r"], { relationships: 2 });
+          await prepare(target, rel);
+          const digest = await storeDigest(target);
+          const relBefore = relationshipRows(rel);
+          await assertRejectsWith(
+            () => restore(options(original.path, embedded(target, rel))),
+            Error,
+            pattern,
+          );
+          assert.equal(
+            await storeDigest(target),
+            digest,
+            "no memory was written",
+          );
+          assert.deepEqual(
+            relationshipRows(rel),
+            relBefore,
+            "no relationship was written",
+          );
         });
-        await store.query(
-          `alter table memories add constraint no_late check (id <> '${lastId}')`,
-        );
-        await store.close();
-      }, /violates check constraint "no_late"/],
-      [
-        "a relationship refused by the target after every memory went in",
-        async (target, rel) => {
+      }
+      await t.step(
+        "a new relationship store that cannot be written, after every memory went in",
+        async () => {
+          const target = `${dir}/t${n++}`;
+          await Deno.mkdir(target);
           const store = await openEmbeddedStore(`${target}/pglite`);
           await seedMemories(store, "public.memories", {
             memories: 10,
@@ -759,135 +838,89 @@ Deno.test("restore() is all or nothing: a failure late in either store leaves bo
             seed: 99,
           });
           await store.close();
-          const db = new DatabaseSync(rel);
-          db.exec(
-            `create trigger refuse before insert on relationships when new.rel_type = 'big'
-                 begin select raise(abort, 'refused by trigger'); end`,
+          // Something is in the way of the copy's temporary name.
+          const rel = `${target}/data/relationships.db`;
+          await Deno.mkdir(`${rel}.memkeep-restoring/mine`, {
+            recursive: true,
+          });
+          const digest = await storeDigest(target);
+          await assertRejectsWith(
+            () => restore(options(original.path, embedded(target, rel))),
+            Error,
+            /^Cannot restore relationships to ".*\/data\/relationships\.db": ".*\.memkeep-restoring" is in the way \(not a file\); move it$/,
           );
-          db.close();
+          assert.equal(
+            await storeDigest(target),
+            digest,
+            "no memory was written",
+          );
+          assert.deepEqual(
+            [...Deno.readDirSync(`${target}/data`)].map((e) => e.name),
+            ["relationships.db.memkeep-restoring"],
+            "no relationship store was made, and what was in the way is kept",
+          );
+          assert.ok(Deno.statSync(`${rel}.memkeep-restoring/mine`).isDirectory);
         },
-        /refused by trigger/,
-      ],
-    ];
-    let n = 0;
-    for (const [name, prepare, pattern] of cases) {
-      await t.step(name, async () => {
-        const target = `${dir}/t${n++}`;
-        const rel = `${target}/relationships.db`;
-        await Deno.mkdir(target);
-        seedRelationshipStore(rel, ["p", "q", "r"], { relationships: 2 });
-        await prepare(target, rel);
-        const digest = await storeDigest(target);
-        const relBefore = relationshipRows(rel);
-        await assertRejectsWith(
-          () => restore(options(original.path, embedded(target, rel))),
-          Error,
-          pattern,
-        );
-        assert.equal(
-          await storeDigest(target),
-          digest,
-          "no memory was written",
-        );
-        assert.deepEqual(
-          relationshipRows(rel),
-          relBefore,
-          "no relationship was written",
-        );
-      });
-    }
-    await t.step(
-      "a new relationship store that cannot be written, after every memory went in",
-      async () => {
-        const target = `${dir}/t${n++}`;
-        await Deno.mkdir(target);
-        const store = await openEmbeddedStore(`${target}/pglite`);
-        await seedMemories(store, "public.memories", {
-          memories: 10,
-          dims: DIMS,
-          seed: 99,
-        });
-        await store.close();
-        // Something is in the way of the copy's temporary name.
-        const rel = `${target}/data/relationships.db`;
-        await Deno.mkdir(`${rel}.memkeep-restoring/mine`, { recursive: true });
-        const digest = await storeDigest(target);
-        await assertRejectsWith(
-          () => restore(options(original.path, embedded(target, rel))),
-          Error,
-          /^Cannot restore relationships to ".*\/data\/relationships\.db": ".*\.memkeep-restoring" is in the way \(not a file\); move it$/,
-        );
-        assert.equal(
-          await storeDigest(target),
-          digest,
-          "no memory was written",
-        );
-        assert.deepEqual(
-          [...Deno.readDirSync(`${target}/data`)].map((e) => e.name),
-          ["relationships.db.memkeep-restoring"],
-          "no relationship store was made, and what was in the way is kept",
-        );
-        assert.ok(Deno.statSync(`${rel}.memkeep-restoring/mine`).isDirectory);
-      },
-    );
-    await t.step(
-      "export.json changed after it was verified (between the preview and yes): refused, nothing written",
-      async () => {
-        const target = `${dir}/changed`;
-        const rel = `${target}/relationships.db`;
-        await Deno.mkdir(target);
-        seedRelationshipStore(rel, ["p", "q", "r"], { relationships: 2 });
-        const seeded = await openEmbeddedStore(`${target}/pglite`);
-        await seedMemories(seeded, "public.memories", {
-          memories: 10,
-          dims: DIMS,
-          seed: 99,
-        });
-        await seeded.close();
-        const digest = await storeDigest(target);
-        const copy = `${dir}/changed-backup`;
-        await Deno.mkdir(copy);
-        for (const entry of Deno.readDirSync(original.path)) {
-          await Deno.copyFile(
-            `${original.path}/${entry.name}`,
-            `${copy}/${entry.name}`,
+      );
+      await t.step(
+        "export.json changed after it was verified (between the preview and yes): refused, nothing written",
+        async () => {
+          const target = `${dir}/changed`;
+          const rel = `${target}/relationships.db`;
+          await Deno.mkdir(target);
+          seedRelationshipStore(rel, ["p", "q", "r"], { relationships: 2 });
+          const seeded = await openEmbeddedStore(`${target}/pglite`);
+          await seedMemories(seeded, "public.memories", {
+            memories: 10,
+            dims: DIMS,
+            seed: 99,
+          });
+          await seeded.close();
+          const digest = await storeDigest(target);
+          const copy = `${dir}/changed-backup`;
+          await Deno.mkdir(copy);
+          for (const entry of Deno.readDirSync(original.path)) {
+            await Deno.copyFile(
+              `${original.path}/${entry.name}`,
+              `${copy}/${entry.name}`,
+            );
+          }
+          const relBefore = relationshipRows(rel);
+          let previewed = 0;
+          await assertRejectsWith(
+            () =>
+              restore(options(copy, embedded(target, rel), {
+                confirm: async (preview) => {
+                  previewed = preview.memories.restored +
+                    preview.memories.skipped;
+                  // The same length, still valid JSON: only the digest can tell.
+                  const path = `${copy}/${EXPORT_FILE}`;
+                  const text = await Deno.readTextFile(path);
+                  const at = text.lastIndexOf('"content":"') + 11;
+                  await Deno.writeTextFile(
+                    path,
+                    text.slice(0, at) +
+                      (text[at] === "X" ? "Y" : "X") + text.slice(at + 1),
+                  );
+                  return true;
+                },
+              })),
+            RestoreError,
+            /^Cannot restore: export\.json changed after it was verified; nothing was written$/,
           );
-        }
-        const relBefore = relationshipRows(rel);
-        let previewed = 0;
-        await assertRejectsWith(
-          () =>
-            restore(options(copy, embedded(target, rel), {
-              confirm: async (preview) => {
-                previewed = preview.memories.restored +
-                  preview.memories.skipped;
-                // The same length, still valid JSON: only the digest can tell.
-                const path = `${copy}/${EXPORT_FILE}`;
-                const text = await Deno.readTextFile(path);
-                const at = text.lastIndexOf('"content":"') + 11;
-                await Deno.writeTextFile(
-                  path,
-                  text.slice(0, at) +
-                    (text[at] === "X" ? "Y" : "X") + text.slice(at + 1),
-                );
-                return true;
-              },
-            })),
-          RestoreError,
-          /^Cannot restore: export\.json changed after it was verified; nothing was written$/,
-        );
-        assert.equal(
-          previewed,
-          MEMORIES + 2,
-          "the preview ran on the verified file",
-        );
-        assert.equal(
-          await storeDigest(target),
-          digest,
-          "no memory was written",
-        );
-        assert.deepEqual(relationshipRows(rel), relBefore);
-      },
-    );
-  });
-});
+          assert.equal(
+            previewed,
+            MEMORIES + 2,
+            "the preview ran on the verified file",
+          );
+          assert.equal(
+            await storeDigest(target),
+            digest,
+            "no memory was written",
+          );
+          assert.deepEqual(relationshipRows(rel), relBefore);
+        },
+      );
+    });
+  },
+);

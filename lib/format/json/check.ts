@@ -20,8 +20,10 @@ import {
   MemoryRecordSchema,
   RelationshipRecordSchema,
   UUID,
+  vectorLengthProblem,
   vectorProblem,
 } from "../records.ts";
+import { PlainVector } from "./vector_text.ts";
 import { taggedValueProblem } from "../sqlite_values.ts";
 import type { VerifyCheck, VerifyProblem } from "../check.ts";
 
@@ -80,6 +82,9 @@ export function memoryRecordProblem(
   }
   if (!("embedding" in value)) return "has no embedding";
   if (embedding === null) return undefined;
+  if (embedding instanceof PlainVector) {
+    return vectorLengthProblem(embedding.length, dims);
+  }
   if (!Array.isArray(embedding)) return "embedding is not an array";
   return vectorProblem(embedding, dims);
 }
@@ -137,7 +142,9 @@ export async function checkExport(
   const dims = metadata?.memories.dims ?? null;
   const includesVectors = metadata?.includes_vectors ?? true;
   try {
-    for await (const entry of readExport(hashed.chunks)) {
+    for await (const entry of readExport(hashed.chunks, EXPORT_FILE, {
+      plainVectors: { dims },
+    })) {
       if (entry.section === "metadata") {
         header = checkHeader(entry.value, metadata, entry.line);
         headerValue = { value: entry.value, line: entry.line };

@@ -19,6 +19,8 @@ import {
   type ScanState,
 } from "./scan.ts";
 import { Entry, type ExportEntry } from "./_entry.ts";
+import { PlainVector, plainVectorLength } from "./vector_text.ts";
+import { rawRecordLine } from "../records.ts";
 
 export type { ExportEntry } from "./_entry.ts";
 
@@ -31,6 +33,13 @@ export interface ReadExportOptions {
    * without being parsed again. Any other layout is scanned as always.
    */
   readonly verified?: boolean;
+  /**
+   * Memory records' embeddings that are plain arrays of finite float32
+   * numbers (of `dims` numbers, when not `null`) are checked as text and given as a {@linkcode PlainVector} (their
+   * length) instead of an array: for the check, which only needs to know
+   * that they are valid. Any other embedding is parsed as always.
+   */
+  readonly plainVectors?: { readonly dims: number | null };
 }
 
 /** A line longer than this is not memkeep's layout: the scanner takes over. */
@@ -72,12 +81,39 @@ const RESUME: Record<Fast, ScanState> = {
 
 const HEADER_PREFIX = '{"metadata":';
 
-function tryParse(text: string): { ok: true; value: unknown } | { ok: false } {
+type Parsed = { ok: true; value: unknown } | { ok: false };
+
+function tryParse(text: string): Parsed {
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch {
     return { ok: false };
   }
+}
+
+/**
+ * A memory record parsed but for its embedding, which is checked as text:
+ * `undefined` when the embedding is not a plain vector (or the record not
+ * valid), to be parsed as a whole. The fields are split by the scanner and
+ * every other value parsed, so what is accepted is what `JSON.parse` takes.
+ */
+function parseWithPlainVector(
+  body: string,
+  dims: number | null,
+): Parsed | undefined {
+  const fields = objectFields(body);
+  const text = fields?.get("embedding");
+  if (fields === undefined || text === undefined) return undefined;
+  const length = plainVectorLength(text, dims);
+  if (length === undefined) return undefined;
+  fields.delete("embedding");
+  const rest = tryParse(rawRecordLine(fields));
+  if (!rest.ok) return undefined;
+  (rest.value as Record<string, unknown>).embedding = new PlainVector(
+    length,
+    text,
+  );
+  return rest;
 }
 
 /**
@@ -95,6 +131,7 @@ export async function* readExport(
   options: ReadExportOptions = {},
 ): AsyncGenerator<ExportEntry> {
   const verified = options.verified ?? false;
+  const plainVectors = options.plainVectors;
   // A leading byte-order mark is dropped, as RFC 8259 allows.
   const decoder = new TextDecoder("utf-8", { fatal: true });
   let fast = "header" as Fast;
@@ -175,7 +212,9 @@ export async function* readExport(
           if (!fields) return false;
           out.push(new Entry(section, body, line, { fields }));
         } else {
-          const parsed = tryParse(body);
+          const parsed = (plainVectors && section === "memories"
+            ? parseWithPlainVector(body, plainVectors.dims)
+            : undefined) ?? tryParse(body);
           if (!parsed.ok) return false;
           out.push(new Entry(section, body, line, parsed));
         }
