@@ -142,9 +142,11 @@ export async function checkExport(
   const dims = metadata?.memories.dims ?? null;
   const includesVectors = metadata?.includes_vectors ?? true;
   try {
-    for await (const entry of readExport(hashed.chunks, EXPORT_FILE, {
-      plainVectors: { dims },
-    })) {
+    for await (
+      const entry of readExport(hashed.chunks, EXPORT_FILE, {
+        plainVectors: { dims },
+      })
+    ) {
       if (entry.section === "metadata") {
         header = checkHeader(entry.value, metadata, entry.line);
         headerValue = { value: entry.value, line: entry.line };

@@ -215,7 +215,9 @@ export async function* readExport(
           const parsed = (plainVectors && section === "memories"
             ? parseWithPlainVector(body, plainVectors.dims)
             : undefined) ?? tryParse(body);
-          if (!parsed.ok) return false;
+          if (!parsed.ok) {
+            return false;
+          }
           out.push(new Entry(section, body, line, parsed));
         }
         fast = more ? `${section}-more` : `${section}-closing`;
