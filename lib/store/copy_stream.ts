@@ -61,8 +61,14 @@ export async function* copyChunks(
   finished.catch(failed);
   const wakeSocket = () => {
     stream.resume();
-    // postgres.js's read() resumes its socket.
-    (stream as unknown as { _read(size: number): void })._read(0);
+    // postgres.js's read() resumes its socket, which is null once the
+    // connection has dropped: the COPY's own promise then rejects with the
+    // server's or the network's reason, which is the one to report.
+    try {
+      (stream as unknown as { _read(size: number): void })._read(0);
+    } catch {
+      // the connection is gone; `finished` says why
+    }
   };
   wakeSocket();
   try {

@@ -19,8 +19,7 @@ import {
   type ScanState,
 } from "./scan.ts";
 import { Entry, type ExportEntry } from "./_entry.ts";
-import { PlainVector, plainVectorLength } from "./vector_text.ts";
-import { rawRecordLine } from "../records.ts";
+import { parseWithPlainVector } from "./vector_text.ts";
 
 export type { ExportEntry } from "./_entry.ts";
 
@@ -81,39 +80,14 @@ const RESUME: Record<Fast, ScanState> = {
 
 const HEADER_PREFIX = '{"metadata":';
 
-type Parsed = { ok: true; value: unknown } | { ok: false };
-
-function tryParse(text: string): Parsed {
+function tryParse(
+  text: string,
+): { ok: true; value: unknown } | { ok: false } {
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch {
     return { ok: false };
   }
-}
-
-/**
- * A memory record parsed but for its embedding, which is checked as text:
- * `undefined` when the embedding is not a plain vector (or the record not
- * valid), to be parsed as a whole. The fields are split by the scanner and
- * every other value parsed, so what is accepted is what `JSON.parse` takes.
- */
-function parseWithPlainVector(
-  body: string,
-  dims: number | null,
-): Parsed | undefined {
-  const fields = objectFields(body);
-  const text = fields?.get("embedding");
-  if (fields === undefined || text === undefined) return undefined;
-  const length = plainVectorLength(text, dims);
-  if (length === undefined) return undefined;
-  fields.delete("embedding");
-  const rest = tryParse(rawRecordLine(fields));
-  if (!rest.ok) return undefined;
-  (rest.value as Record<string, unknown>).embedding = new PlainVector(
-    length,
-    text,
-  );
-  return rest;
 }
 
 /**

@@ -14,6 +14,9 @@
  * @module
  */
 
+import { objectFields } from "./scan.ts";
+import { rawRecordLine } from "../records.ts";
+
 /**
  * A JSON number that is certainly a finite float32, below 10^38 (float32
  * reaches 3.4e38): one digit before the point and a positive exponent of at
@@ -75,4 +78,30 @@ export function plainVectorLength(
  */
 export class PlainVector {
   constructor(readonly length: number, readonly text: string) {}
+}
+
+/**
+ * A memory record parsed but for its embedding, which is checked as text:
+ * `undefined` when the embedding is not a plain vector (or the record not
+ * valid), to be parsed as a whole. The fields are split by the scanner and
+ * every other value parsed, so what is accepted is what `JSON.parse` takes.
+ */
+export function parseWithPlainVector(
+  body: string,
+  dims: number | null,
+): { ok: true; value: unknown } | undefined {
+  const fields = objectFields(body);
+  const text = fields?.get("embedding");
+  if (fields === undefined || text === undefined) return undefined;
+  const length = plainVectorLength(text, dims);
+  if (length === undefined) return undefined;
+  fields.delete("embedding");
+  let value: Record<string, unknown>;
+  try {
+    value = JSON.parse(rawRecordLine(fields));
+  } catch {
+    return undefined;
+  }
+  value.embedding = new PlainVector(length, text);
+  return { ok: true, value };
 }
