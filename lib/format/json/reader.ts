@@ -34,9 +34,10 @@ export interface ReadExportOptions {
   readonly verified?: boolean;
   /**
    * Memory records' embeddings that are plain arrays of finite float32
-   * numbers (of `dims` numbers, when not `null`) are checked as text and given as a {@linkcode PlainVector} (their
-   * length) instead of an array: for the check, which only needs to know
-   * that they are valid. Any other embedding is parsed as always.
+   * numbers (of `dims` numbers, when not `null`) are checked as text and
+   * given as a `PlainVector` (their length) instead of an array: for the
+   * check, which only needs to know that they are valid. Any other embedding
+   * is parsed as always.
    */
   readonly plainVectors?: { readonly dims: number | null };
 }
@@ -80,9 +81,7 @@ const RESUME: Record<Fast, ScanState> = {
 
 const HEADER_PREFIX = '{"metadata":';
 
-function tryParse(
-  text: string,
-): { ok: true; value: unknown } | { ok: false } {
+function tryParse(text: string): { ok: true; value: unknown } | { ok: false } {
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch {

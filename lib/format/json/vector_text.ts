@@ -2,8 +2,8 @@
  * Checks a vector's JSON text without building its numbers: the check of
  * `export.json` spends most of its time in `JSON.parse` of the vectors
  * (1536 numbers a memory), only to look at each number once. One regular
- * expression (V8 compiles it to machine code) does it in less than half the
- * time.
+ * expression (V8 compiles it to machine code) does it in about 60 % of the
+ * time (3.1 s against 5.0 s for 38,664 vectors of 1536 float32 numbers).
  *
  * {@linkcode plainVectorLength} accepts only texts that `JSON.parse` reads as
  * an array of numbers that are all finite and within a 32-bit float's range,
@@ -73,11 +73,10 @@ export function plainVectorLength(
 
 /**
  * A memory record's embedding checked as text by
- * {@linkcode plainVectorLength}: its length, and its text to parse when the
- * numbers themselves are needed.
+ * {@linkcode plainVectorLength}: all the check needs is its length.
  */
 export class PlainVector {
-  constructor(readonly length: number, readonly text: string) {}
+  constructor(readonly length: number) {}
 }
 
 /**
@@ -102,6 +101,6 @@ export function parseWithPlainVector(
   } catch {
     return undefined;
   }
-  value.embedding = new PlainVector(length, text);
+  value.embedding = new PlainVector(length);
   return { ok: true, value };
 }
