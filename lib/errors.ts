@@ -123,6 +123,23 @@ export class SourceError extends Error {
   }
 }
 
+/** A repository that cannot be read or written, or is damaged. */
+export class RepoError extends Error {
+  /** Where the repository is (no credentials). */
+  readonly location: string;
+
+  /**
+   * @param location The repository.
+   * @param message One line.
+   * @param options Standard error options.
+   */
+  constructor(location: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "RepoError";
+    this.location = location;
+  }
+}
+
 /** A call to GitHub that failed. */
 export class GitHubError extends Error {
   /** The HTTP status, when there was an answer. */

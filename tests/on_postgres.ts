@@ -23,6 +23,7 @@ export const WIRE_TEST_FILES = [
   "tests/cli/run_test.ts",
   "tests/cli/scripts_test.ts",
   "tests/faults_test.ts",
+  "tests/format/float32_text_test.ts",
   "tests/restore/restore_test.ts",
   "tests/secrets_test.ts",
   "tests/workflow_test.ts",

@@ -1,0 +1,178 @@
+/**
+ * A backup into a deduplicated repository (`backup --repo`): the same
+ * capture as a backup directory, written as a snapshot (only the blobs the
+ * repository does not hold yet), then checked by reading back every blob
+ * it needs. The repository is locked for the duration: a second backup or
+ * a prune waits, then fails naming the holder.
+ *
+ * ```
+ * capture ─▶ writeSnapshot ─▶ packs, index, snapshot ─▶ checkSnapshot
+ * ```
+ *
+ * @module
+ */
+
+import type { OnProgress } from "../progress.ts";
+import type { Config } from "../store/config.ts";
+import { BackupError, RepoError, StoreError } from "../errors.ts";
+import { backupName, TEMP_PREFIX } from "../format/layout.ts";
+import { openMemoryStore } from "../store/memory/read.ts";
+import { relationshipSourceOf, withStoreCapture } from "../store/capture.ts";
+import { acquireLock } from "../util/lock.ts";
+import { describeFsError, removeQuietly } from "../util/fs.ts";
+import { removeOnInterrupt } from "../util/interrupt.ts";
+import { LocalStorage } from "../repo/storage.ts";
+import { Repository } from "../repo/repository.ts";
+import { listSnapshots } from "../repo/reader.ts";
+import { writeSnapshot } from "../repo/writer.ts";
+import { checkSnapshot, type RepoCheck } from "../repo/check.ts";
+import type { Snapshot } from "../repo/snapshot.ts";
+
+/** What to back up and into which repository. */
+export interface RepoBackupOptions {
+  /** The stores, table and user filter. */
+  readonly config: Config;
+  /** The repository directory. */
+  readonly repo: string;
+  /** Read back every blob the snapshot needs (default `true`). */
+  readonly verify?: boolean;
+  /** The clock, for tests. */
+  readonly now?: () => Date;
+  readonly onProgress?: OnProgress | undefined;
+  readonly onWarning?: ((message: string) => void) | undefined;
+  /** How long to wait for another backup or prune (default 60 s). */
+  readonly lockWaitMs?: number | undefined;
+}
+
+/** A snapshot taken. */
+export interface RepoBackupResult {
+  readonly repo: string;
+  readonly id: string;
+  readonly snapshot: Snapshot;
+  /** The repository's size afterwards. */
+  readonly repositoryBytes: number;
+  /** The read-back check, unless it was skipped. */
+  readonly check: RepoCheck | undefined;
+}
+
+/**
+ * Backs up both stores into a repository, creating it when the directory
+ * is empty or absent.
+ *
+ * @param options What and where.
+ * @returns The snapshot.
+ * @throws {StoreError} When a store cannot be read.
+ * @throws {RepoError} When the repository cannot be written or read back.
+ */
+export async function backupToRepo(
+  options: RepoBackupOptions,
+): Promise<RepoBackupResult> {
+  const { config, repo: dir } = options;
+  const now = options.now ?? (() => new Date());
+  const startedMs = performance.now();
+  const progress = options.onProgress ?? (() => {});
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    throw new RepoError(
+      dir,
+      `Cannot create repository "${dir}": ${describeFsError(error)}`,
+      { cause: error },
+    );
+  }
+  const lock = await acquireLock(dir, "back up into the repository", {
+    waitMs: options.lockWaitMs,
+  });
+  try {
+    if (lock.stale) {
+      options.onWarning?.(
+        `took over the lock of "${dir}" left by ${lock.stale}, which is no longer running`,
+      );
+    }
+    const storage = new LocalStorage(dir);
+    const repo = await Repository.open(storage, { create: true });
+    const taken = new Set(
+      (await listSnapshots(repo)).map((s) => s.snapshot.name),
+    );
+    const relationshipSource = await relationshipSourceOf(
+      config,
+      options.onWarning,
+    );
+    progress({ what: "connecting" });
+    const store = await openMemoryStore(config.store);
+    const started = await freeMoment(taken, now);
+    const name = backupName(started);
+    const copy = `${dir}/${TEMP_PREFIX}${name}-${Deno.pid}.db`;
+    using _ = removeOnInterrupt(copy);
+    let written;
+    try {
+      written = await withStoreCapture(
+        store,
+        relationshipSource,
+        {
+          config,
+          format: "json",
+          includeVectors: true,
+          name,
+          started,
+          relationshipsCopy: copy,
+          onProgress: progress,
+        },
+        (capture) => writeSnapshot(repo, capture, startedMs),
+      );
+    } catch (error) {
+      if (
+        error instanceof Deno.errors.NotCapable ||
+        error instanceof StoreError || error instanceof BackupError ||
+        error instanceof RepoError
+      ) throw error;
+      throw new RepoError(
+        dir,
+        `Cannot back up into "${dir}": ${describeFsError(error)}`,
+        { cause: error },
+      );
+    } finally {
+      await store.close();
+      await removeQuietly(copy);
+    }
+    let check: RepoCheck | undefined;
+    if (options.verify ?? true) {
+      progress({ what: "reading the snapshot back" });
+      const reopened = await Repository.open(storage);
+      const file = (await listSnapshots(reopened)).find((s) =>
+        s.id === written.id
+      );
+      if (!file) {
+        throw new RepoError(dir, `The snapshot ${name} did not reach "${dir}"`);
+      }
+      check = await checkSnapshot(reopened, file, true);
+    }
+    const repositoryBytes = (await storage.list(".")).reduce(
+      (n, f) => n + f.size,
+      0,
+    );
+    return {
+      repo: dir,
+      id: written.id,
+      snapshot: written.snapshot,
+      repositoryBytes,
+      check,
+    };
+  } finally {
+    lock.release();
+  }
+}
+
+/** Now, or the next second when a snapshot already has this second's name. */
+async function freeMoment(taken: Set<string>, now: () => Date): Promise<Date> {
+  for (let attempt = 0;; attempt++) {
+    const moment = now();
+    const name = backupName(moment);
+    if (!taken.has(name)) return moment;
+    if (attempt === 2) {
+      throw new BackupError(name, `Cannot back up: snapshot ${name} exists`);
+    }
+    await new Promise((r) => setTimeout(r, 1001 - (moment.getTime() % 1000)));
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * Checks a repository as `restic check` does: the structure always (every
+ * index and snapshot file matches its name, every blob a snapshot needs is
+ * in the index, every pack the index names is there with its size), and
+ * with `readData` the data too (every blob the snapshot needs read,
+ * decompressed and hashed, the trees decoded, the memory count and the
+ * vectors' length against the metadata, the relationship copy's SHA-256).
+ *
+ * @module
+ */
+
+import { RepoError } from "../errors.ts";
+import { packPath, PACKS } from "./layout.ts";
+import type { Repository } from "./repository.ts";
+import type { SnapshotFile } from "./reader.ts";
+import { decodeTree } from "./snapshot.ts";
+import { createHash } from "node:crypto";
+
+/** What a check found. */
+export interface RepoCheck {
+  /** The snapshot checked. */
+  readonly name: string;
+  /** Memories it lists. */
+  readonly memories: number;
+  /** Blobs it needs. */
+  readonly blobs: number;
+  /** Bytes read (compressed) when the data was read, else 0. */
+  readonly bytesRead: number;
+}
+
+/**
+ * Checks one snapshot.
+ *
+ * @param repo The repository.
+ * @param file The snapshot.
+ * @param readData Read and hash every blob it needs.
+ * @returns What was checked.
+ * @throws {RepoError} At the first problem, naming it.
+ */
+export async function checkSnapshot(
+  repo: Repository,
+  file: SnapshotFile,
+  readData: boolean,
+): Promise<RepoCheck> {
+  const { snapshot } = file;
+  const where = repo.storage.location;
+  const packs = new Map(
+    (await repo.storage.list(PACKS)).map((f) => [f.path, f.size]),
+  );
+  const places = new Map([...repo.blobs()].map((b) => [b.id, b]));
+  const fail = (why: string): never => {
+    throw new RepoError(
+      where,
+      `Damaged repository: snapshot ${snapshot.name} ${why}`,
+    );
+  };
+  const need = (id: string, what: string) => {
+    const place = places.get(id);
+    if (!place) fail(`needs ${what} ${id.slice(0, 12)}, which no index lists`);
+    const size = packs.get(packPath(place!.pack));
+    if (size === undefined) {
+      fail(`needs pack ${place!.pack.slice(0, 12)}, which is missing`);
+    }
+    if (place!.offset + place!.length > size!) {
+      fail(`needs pack ${place!.pack.slice(0, 12)}, which is truncated`);
+    }
+    return place!;
+  };
+  let blobs = 0;
+  let bytesRead = 0;
+  let memories = 0;
+  const dims = snapshot.metadata.memories.dims;
+  for (const treeId of snapshot.trees) {
+    need(treeId, "tree");
+    const tree = await repo.read(treeId);
+    bytesRead += tree.length;
+    const entries = decodeTree(tree);
+    if (!entries) fail(`has a damaged tree ${treeId.slice(0, 12)}`);
+    blobs++;
+    for (const entry of entries!) {
+      memories++;
+      const record = need(entry.record, "record");
+      blobs++;
+      if (readData) {
+        await repo.read(entry.record);
+        bytesRead += record.length;
+      }
+      if (entry.vector !== undefined) {
+        const vector = need(entry.vector, "vector");
+        blobs++;
+        if (dims !== null && vector.raw_length !== dims * 4) {
+          fail(
+            `has a vector of ${
+              vector.raw_length / 4
+            } dimensions; its table has ${dims}`,
+          );
+        }
+        if (readData) {
+          await repo.read(entry.vector);
+          bytesRead += vector.length;
+        }
+      }
+    }
+  }
+  if (memories !== snapshot.metadata.memory_count) {
+    fail(
+      `lists ${memories} memories; its metadata says ${snapshot.metadata.memory_count}`,
+    );
+  }
+  const copy = snapshot.relationships_file;
+  if (copy) {
+    const whole = createHash("sha256");
+    for (const chunk of copy.chunks) {
+      const place = need(chunk, "a relationship chunk");
+      blobs++;
+      if (readData) {
+        whole.update(await repo.read(chunk));
+        bytesRead += place.length;
+      }
+    }
+    if (readData && whole.digest("hex") !== copy.sha256) {
+      fail("has a relationship copy that does not match its SHA-256");
+    }
+  }
+  return { name: snapshot.name, memories, blobs, bytesRead };
+}

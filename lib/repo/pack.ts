@@ -1,0 +1,173 @@
+/**
+ * Packs: a repository keeps its blobs in files of about 16 MiB, each blob
+ * compressed with zstd on its own (so one can be read by range), followed by
+ * the pack's own list of its blobs (zstd-compressed JSON, then its length as
+ * four bytes, little-endian), so that an index can be rebuilt from the
+ * packs alone. A pack is named by the SHA-256 of its bytes; a blob by the
+ * SHA-256 of its content, checked each time it is read.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import zlib from "node:zlib";
+import { z } from "zod";
+import { RepoError } from "../errors.ts";
+import { type BlobEntry, BlobEntrySchema, type BlobType } from "./layout.ts";
+
+/** A pack is written once its blobs reach this many bytes. */
+export const PACK_TARGET = 16 * 1024 * 1024;
+
+const ZSTD_LEVEL = 3;
+
+/** SHA-256 of bytes, as hex. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** A pack being filled. */
+export class PackWriter {
+  #parts: Uint8Array[] = [];
+  #size = 0;
+  #blobs: BlobEntry[] = [];
+
+  /** The compressed bytes so far. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** How many blobs it holds. */
+  get count(): number {
+    return this.#blobs.length;
+  }
+
+  /**
+   * Adds a blob.
+   *
+   * @param id Its SHA-256 (of `raw`).
+   * @param type What it holds.
+   * @param raw Its content.
+   */
+  add(id: string, type: BlobType, raw: Uint8Array): void {
+    const compressed = zlib.zstdCompressSync(raw, {
+      params: { [zlib.constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL },
+    });
+    const bytes = new Uint8Array(
+      compressed.buffer,
+      compressed.byteOffset,
+      compressed.byteLength,
+    );
+    this.#blobs.push({
+      id,
+      type,
+      offset: this.#size,
+      length: bytes.length,
+      raw_length: raw.length,
+    });
+    this.#parts.push(bytes);
+    this.#size += bytes.length;
+  }
+
+  /**
+   * The pack's bytes (blobs, then their list) and the list; empties the
+   * writer.
+   */
+  finish(): { bytes: Uint8Array; blobs: BlobEntry[] } {
+    const header = zlib.zstdCompressSync(
+      new TextEncoder().encode(JSON.stringify({ blobs: this.#blobs })),
+    );
+    const length = new Uint8Array(4);
+    new DataView(length.buffer).setUint32(0, header.byteLength, true);
+    const bytes = new Uint8Array(this.#size + header.byteLength + 4);
+    let at = 0;
+    for (const part of this.#parts) {
+      bytes.set(part, at);
+      at += part.length;
+    }
+    bytes.set(header, at);
+    bytes.set(length, at + header.byteLength);
+    const blobs = this.#blobs;
+    this.#parts = [];
+    this.#blobs = [];
+    this.#size = 0;
+    return { bytes, blobs };
+  }
+}
+
+/**
+ * A blob's content from its compressed bytes, checked against its id.
+ *
+ * @param entry Where it is and what it is.
+ * @param compressed Its bytes in the pack.
+ * @param where The pack, for messages.
+ * @returns The content.
+ * @throws {RepoError} When it does not decompress or its hash differs.
+ */
+export function openBlob(
+  entry: BlobEntry,
+  compressed: Uint8Array,
+  where: string,
+): Uint8Array {
+  let raw: Uint8Array;
+  try {
+    const out = zlib.zstdDecompressSync(compressed);
+    raw = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  } catch (error) {
+    throw new RepoError(
+      where,
+      `Damaged repository: blob ${
+        entry.id.slice(0, 12)
+      } in pack "${where}" does not decompress`,
+      { cause: error },
+    );
+  }
+  if (raw.length !== entry.raw_length || sha256Hex(raw) !== entry.id) {
+    throw new RepoError(
+      where,
+      `Damaged repository: blob ${
+        entry.id.slice(0, 12)
+      } in pack "${where}" does not match its SHA-256`,
+    );
+  }
+  return raw;
+}
+
+const PackHeaderSchema = z.object({ blobs: z.array(BlobEntrySchema) })
+  .strict();
+
+/**
+ * The blob list a pack carries at its end.
+ *
+ * @param bytes The whole (decrypted) pack.
+ * @param where The pack, for messages.
+ * @returns Its blobs.
+ * @throws {RepoError} When the list is missing or damaged.
+ */
+export function packBlobs(bytes: Uint8Array, where: string): BlobEntry[] {
+  const damaged = (why: string, cause?: unknown) =>
+    new RepoError(where, `Damaged repository: pack "${where}" ${why}`, {
+      cause,
+    });
+  if (bytes.length < 4) throw damaged("is too short");
+  const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.length)
+    .getUint32(bytes.length - 4, true);
+  if (length > bytes.length - 4) throw damaged("has no blob list");
+  let parsed: unknown;
+  try {
+    const header = zlib.zstdDecompressSync(
+      bytes.subarray(bytes.length - 4 - length, bytes.length - 4),
+    );
+    parsed = JSON.parse(new TextDecoder().decode(header));
+  } catch (error) {
+    throw damaged("has a damaged blob list", error);
+  }
+  const result = PackHeaderSchema.safeParse(parsed);
+  if (!result.success) throw damaged("has a damaged blob list");
+  const end = bytes.length - 4 - length;
+  for (const blob of result.data.blobs) {
+    if (blob.offset + blob.length > end) {
+      throw damaged(`lists blob ${blob.id.slice(0, 12)} past its data`);
+    }
+  }
+  return result.data.blobs;
+}

@@ -1,0 +1,257 @@
+/**
+ * An open repository: its config, the index of every blob it holds, and
+ * the writes of one backup (blobs into packs, then one index file, then the
+ * snapshot), in that order, so that a killed backup leaves packs no index
+ * names (ignored, and removed by prune) and never a snapshot whose data is
+ * missing.
+ *
+ * @module
+ */
+
+import zlib from "node:zlib";
+import { RepoError } from "../errors.ts";
+import {
+  type BlobEntry,
+  type BlobType,
+  CONFIG_FILE,
+  ConfigSchema,
+  INDEX,
+  type IndexFile,
+  indexPath,
+  IndexSchema,
+  packPath,
+  type RepoConfig,
+  REPOSITORY_VERSION,
+  SHA256_HEX,
+} from "./layout.ts";
+import { openBlob, PACK_TARGET, PackWriter, sha256Hex } from "./pack.ts";
+import type { RepoStorage } from "./storage.ts";
+
+/** Where a blob is. */
+export interface BlobPlace extends BlobEntry {
+  readonly pack: string;
+}
+
+/** What one backup added. */
+export interface WriteTotals {
+  /** Bytes of packs and index written. */
+  bytes: number;
+  /** Blobs added. */
+  blobs: number;
+}
+
+/** Reads the whole text of a small repository file, decompressed. */
+function inflate(bytes: Uint8Array): Uint8Array {
+  const out = zlib.zstdDecompressSync(bytes);
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+function deflate(bytes: Uint8Array): Uint8Array {
+  const out = zlib.zstdCompressSync(bytes);
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/** A repository, opened. */
+export class Repository {
+  readonly #blobs = new Map<string, BlobPlace>();
+  #pack = new PackWriter();
+  #pending = new Set<string>();
+  #written: IndexFile["packs"] = [];
+  #totals: WriteTotals = { bytes: 0, blobs: 0 };
+
+  private constructor(
+    readonly storage: RepoStorage,
+    readonly config: RepoConfig,
+  ) {}
+
+  /**
+   * Opens a repository, creating it when `create` is set and there is
+   * none.
+   *
+   * @param storage Where it is.
+   * @param options `create`: make a new one when the location is empty.
+   * @returns The repository, its index loaded.
+   * @throws {RepoError} When there is none (and `create` is not set), or
+   * its config is not a memkeep repository of a version this one reads.
+   */
+  static async open(
+    storage: RepoStorage,
+    options: { create?: boolean } = {},
+  ): Promise<Repository> {
+    const where = storage.location;
+    let bytes = await storage.read(CONFIG_FILE);
+    if (bytes === undefined) {
+      if (!options.create) {
+        throw new RepoError(
+          where,
+          `No repository at "${where}" (no ${CONFIG_FILE}); a backup with --repo creates one`,
+        );
+      }
+      const config: RepoConfig = {
+        tool: "memkeep",
+        repository_version: REPOSITORY_VERSION,
+        id: sha256Hex(crypto.getRandomValues(new Uint8Array(32))).slice(0, 32),
+        created_at: new Date().toISOString(),
+      };
+      bytes = new TextEncoder().encode(JSON.stringify(config, null, 2) + "\n");
+      await storage.write(CONFIG_FILE, bytes, true).catch(async (error) => {
+        // Another backup made it first: use theirs.
+        if (!(await storage.read(CONFIG_FILE))) throw error;
+      });
+      bytes = await storage.read(CONFIG_FILE) ?? bytes;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(new TextDecoder().decode(bytes));
+    } catch {
+      throw new RepoError(
+        where,
+        `Damaged repository: "${where}/${CONFIG_FILE}" is not JSON`,
+      );
+    }
+    const version = (parsed as { repository_version?: unknown })
+      ?.repository_version;
+    if (typeof version === "number" && version > REPOSITORY_VERSION) {
+      throw new RepoError(
+        where,
+        `Repository "${where}" has format version ${version}; this memkeep reads version ${REPOSITORY_VERSION} (upgrade memkeep)`,
+      );
+    }
+    const config = ConfigSchema.safeParse(parsed);
+    if (!config.success) {
+      throw new RepoError(
+        where,
+        `"${where}/${CONFIG_FILE}" is not a memkeep repository config`,
+      );
+    }
+    const repo = new Repository(storage, config.data);
+    await repo.#loadIndex();
+    return repo;
+  }
+
+  async #loadIndex(): Promise<void> {
+    for (const file of await this.storage.list(INDEX)) {
+      const index = await this.#readIndex(file.path);
+      for (const pack of index.packs) {
+        for (const blob of pack.blobs) {
+          this.#blobs.set(blob.id, { ...blob, pack: pack.id });
+        }
+      }
+    }
+  }
+
+  async #readIndex(path: string): Promise<IndexFile> {
+    const where = `${this.storage.location}/${path}`;
+    const bytes = await this.storage.read(path);
+    const name = path.slice(path.lastIndexOf("/") + 1);
+    if (!bytes || sha256Hex(bytes) !== name) {
+      throw new RepoError(
+        this.storage.location,
+        `Damaged repository: index file "${where}" does not match its name (SHA-256)`,
+      );
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(new TextDecoder().decode(inflate(bytes)));
+    } catch {
+      parsed = undefined;
+    }
+    const index = IndexSchema.safeParse(parsed);
+    if (!index.success) {
+      throw new RepoError(
+        this.storage.location,
+        `Damaged repository: index file "${where}" cannot be read`,
+      );
+    }
+    return index.data;
+  }
+
+  /** Whether the repository (or this backup so far) holds a blob. */
+  has(id: string): boolean {
+    return this.#blobs.has(id) || this.#pending.has(id);
+  }
+
+  /** Every blob the index lists. */
+  blobs(): IterableIterator<BlobPlace> {
+    return this.#blobs.values();
+  }
+
+  /**
+   * Adds a blob unless the repository holds it already.
+   *
+   * @param type What it holds.
+   * @param raw Its content.
+   * @returns Its id.
+   */
+  async add(type: BlobType, raw: Uint8Array): Promise<string> {
+    const id = sha256Hex(raw);
+    if (this.has(id)) return id;
+    this.#pending.add(id);
+    this.#pack.add(id, type, raw);
+    if (this.#pack.size >= PACK_TARGET) await this.#flushPack();
+    return id;
+  }
+
+  async #flushPack(): Promise<void> {
+    if (this.#pack.count === 0) return;
+    const { bytes, blobs } = this.#pack.finish();
+    const id = sha256Hex(bytes);
+    await this.storage.write(packPath(id), bytes);
+    this.#written.push({ id, size: bytes.length, blobs });
+    this.#totals.bytes += bytes.length;
+    this.#totals.blobs += blobs.length;
+  }
+
+  /**
+   * Writes the last pack and the index file naming this backup's packs:
+   * after this, the blobs added are part of the repository.
+   *
+   * @returns What this backup added.
+   */
+  async commit(): Promise<WriteTotals> {
+    await this.#flushPack();
+    if (this.#written.length > 0) {
+      const index: IndexFile = { packs: this.#written };
+      const bytes = deflate(new TextEncoder().encode(JSON.stringify(index)));
+      await this.storage.write(indexPath(sha256Hex(bytes)), bytes);
+      this.#totals.bytes += bytes.length;
+      for (const pack of this.#written) {
+        for (const blob of pack.blobs) {
+          this.#blobs.set(blob.id, { ...blob, pack: pack.id });
+        }
+      }
+    }
+    this.#written = [];
+    this.#pending.clear();
+    const totals = this.#totals;
+    this.#totals = { bytes: 0, blobs: 0 };
+    return totals;
+  }
+
+  /**
+   * A blob's content, checked against its id.
+   *
+   * @param id The blob.
+   * @returns Its content.
+   * @throws {RepoError} When the index does not list it, or its pack is
+   * missing or damaged.
+   */
+  async read(id: string): Promise<Uint8Array> {
+    const place = this.#blobs.get(id);
+    if (!place || !SHA256_HEX.test(id)) {
+      throw new RepoError(
+        this.storage.location,
+        `Damaged repository: blob ${
+          id.slice(0, 12)
+        } is not in the index of "${this.storage.location}"`,
+      );
+    }
+    const path = packPath(place.pack);
+    const compressed = await this.storage.readRange(
+      path,
+      place.offset,
+      place.length,
+    );
+    return openBlob(place, compressed, `${this.storage.location}/${path}`);
+  }
+}

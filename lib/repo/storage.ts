@@ -1,0 +1,175 @@
+/**
+ * Where a repository's files live: a local directory here, an S3-compatible
+ * bucket elsewhere. The repository code sees only this interface: whole
+ * files written at once under their final name (atomically: a reader sees
+ * the whole file or none), read whole or by range, listed, removed.
+ *
+ * @module
+ */
+
+import { describeFsError, makeDirs, parentDir, syncDir } from "../util/fs.ts";
+import { RepoError } from "../errors.ts";
+
+/** A file in a repository. */
+export interface StoredFile {
+  /** Its path inside the repository, e.g. `packs/ab/ab12…`. */
+  readonly path: string;
+  readonly size: number;
+}
+
+/** A repository's files. */
+export interface RepoStorage {
+  /** Where it is, for messages (no credentials). */
+  readonly location: string;
+  /** The whole file, or `undefined` when there is none. */
+  read(path: string): Promise<Uint8Array | undefined>;
+  /** `length` bytes from `offset`. */
+  readRange(path: string, offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Writes a file under its final name, atomically.
+   *
+   * @param exclusive Fail with {@linkcode RepoError} when it exists.
+   */
+  write(path: string, bytes: Uint8Array, exclusive?: boolean): Promise<void>;
+  /** The files under a folder (recursively), in no order. */
+  list(folder: string): Promise<StoredFile[]>;
+  /** Removes a file; nothing when there is none. */
+  remove(path: string): Promise<void>;
+}
+
+/**
+ * A repository in a local directory. A file is written beside its final
+ * name, synced, renamed into place and the directory synced: a crash leaves
+ * the file whole or absent, plus at most a `.tmp-` file that nothing reads.
+ */
+export class LocalStorage implements RepoStorage {
+  readonly location: string;
+
+  /** @param root The repository directory. */
+  constructor(private readonly root: string) {
+    this.location = root;
+  }
+
+  #full(path: string): string {
+    return `${this.root}/${path}`;
+  }
+
+  #fail(action: string, path: string, error: unknown): never {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    throw new RepoError(
+      this.location,
+      `Cannot ${action} "${this.#full(path)}": ${describeFsError(error)}`,
+      { cause: error },
+    );
+  }
+
+  async read(path: string): Promise<Uint8Array | undefined> {
+    try {
+      return await Deno.readFile(this.#full(path));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      this.#fail("read", path, error);
+    }
+  }
+
+  async readRange(
+    path: string,
+    offset: number,
+    length: number,
+  ): Promise<Uint8Array> {
+    try {
+      using file = await Deno.open(this.#full(path), { read: true });
+      await file.seek(offset, Deno.SeekMode.Start);
+      const bytes = new Uint8Array(length);
+      let at = 0;
+      while (at < length) {
+        const n = await file.read(bytes.subarray(at));
+        if (n === null) break;
+        at += n;
+      }
+      if (at < length) {
+        throw new RepoError(
+          this.location,
+          `"${this.#full(path)}" is shorter than its index says (${
+            offset + at
+          } bytes, ${offset + length} expected)`,
+        );
+      }
+      return bytes;
+    } catch (error) {
+      if (error instanceof RepoError) throw error;
+      this.#fail("read", path, error);
+    }
+  }
+
+  async write(
+    path: string,
+    bytes: Uint8Array,
+    exclusive = false,
+  ): Promise<void> {
+    const full = this.#full(path);
+    const dir = parentDir(full);
+    const temp = `${dir}/.tmp-${crypto.randomUUID()}`;
+    try {
+      await makeDirs(dir);
+      using file = await Deno.open(temp, { write: true, createNew: true });
+      let at = 0;
+      while (at < bytes.length) at += await file.write(bytes.subarray(at));
+      await file.sync();
+    } catch (error) {
+      await Deno.remove(temp).catch(() => {});
+      this.#fail("write", path, error);
+    }
+    try {
+      if (exclusive) {
+        // link() fails when the name exists, where rename() would replace it.
+        await Deno.link(temp, full);
+        await Deno.remove(temp);
+      } else {
+        await Deno.rename(temp, full);
+      }
+      await syncDir(dir);
+    } catch (error) {
+      await Deno.remove(temp).catch(() => {});
+      if (error instanceof Deno.errors.AlreadyExists) {
+        throw new RepoError(this.location, `"${full}" already exists`, {
+          cause: error,
+        });
+      }
+      this.#fail("write", path, error);
+    }
+  }
+
+  async list(folder: string): Promise<StoredFile[]> {
+    const found: StoredFile[] = [];
+    const walk = async (rel: string) => {
+      let entries: Deno.DirEntry[];
+      try {
+        entries = await Array.fromAsync(Deno.readDir(this.#full(rel)));
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) return;
+        this.#fail("list", rel, error);
+      }
+      for (const entry of entries) {
+        const path = `${rel}/${entry.name}`;
+        if (entry.name.startsWith(".tmp-")) continue;
+        if (entry.isDirectory) await walk(path);
+        else if (entry.isFile) {
+          const info = await Deno.stat(this.#full(path));
+          found.push({ path, size: info.size });
+        }
+      }
+    };
+    await walk(folder);
+    return found;
+  }
+
+  async remove(path: string): Promise<void> {
+    try {
+      await Deno.remove(this.#full(path));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      this.#fail("remove", path, error);
+    }
+  }
+}

@@ -1,0 +1,143 @@
+import assert from "node:assert/strict";
+import { backup } from "../../lib/backup/backup.ts";
+import { backupToRepo } from "../../lib/backup/repo_backup.ts";
+import { RepoError } from "../../lib/errors.ts";
+import { rawRecordLine } from "../../lib/format/records.ts";
+import { seedRelationshipStore } from "../../lib/store/demo_data.ts";
+import { LocalStorage } from "../../lib/repo/storage.ts";
+import { Repository } from "../../lib/repo/repository.ts";
+import {
+  findSnapshot,
+  listSnapshots,
+  snapshotMemories,
+  writeRelationshipsFile,
+} from "../../lib/repo/reader.ts";
+import { checkSnapshot } from "../../lib/repo/check.ts";
+import { openEmbeddedStore, seedMemories, WIRE_LEG } from "../_db.ts";
+import {
+  assertRejectsWith,
+  configFrom,
+  memoryRecords,
+  sqliteDigest,
+  withTempDir,
+} from "../_helpers.ts";
+
+async function demoStore(dir: string) {
+  const store = await openEmbeddedStore(`${dir}/pglite`);
+  await seedMemories(store, "public.memories", {
+    memories: 400,
+    dims: 64,
+    seed: 4,
+  });
+  // The edges of float32 and of the record layout: NULL vector, NULL payload.
+  await store.query(`insert into memories values
+    ('00000000-0000-4000-8000-000000000001', '[1e-45,3.4028235e+38,-0,1.1754942e-38,-1e-05,999999.94,1e+06]'::vector || array_fill(0.5, array[57])::real[]::vector,
+     '{"data": "edge", "n": 12345678901234567890123, "heat": "hot"}'),
+    ('00000000-0000-4000-8000-000000000002', null, '{"created_at": "2025-01-01T10:00:00"}'),
+    ('00000000-0000-4000-8000-000000000003', array_fill(0.25, array[64])::real[]::vector, null)`);
+  const ids = (await store.query("select id::text from memories")).map((r) =>
+    r[0]!
+  );
+  await store.close();
+  seedRelationshipStore(`${dir}/relationships.db`, ids, { relationships: 50 });
+  const config = configFrom({
+    BACKUP_DIR: `${dir}/backups`,
+    RELATIONSHIPS_DB: `${dir}/relationships.db`,
+  });
+  return {
+    ...config,
+    store: { kind: "pglite" as const, dataDir: `${dir}/pglite` },
+  };
+}
+
+Deno.test(
+  "backup --repo holds exactly what a backup directory holds, and a second backup of an unchanged store adds almost nothing",
+  { ignore: WIRE_LEG },
+  async () => {
+    await withTempDir(async (dir) => {
+      const config = await demoStore(dir);
+      const plain = await backup({ config });
+      const repoDir = `${dir}/repo`;
+      let second = 0;
+      const clock = () => new Date(Date.UTC(2026, 11, 2, 2, 17, second));
+      const first = await backupToRepo({ config, repo: repoDir, now: clock });
+      assert.equal(first.snapshot.name, "memory_20261202_021700");
+      assert.equal(first.snapshot.metadata.memory_count, 403);
+      assert.equal(first.check?.memories, 403);
+
+      // Field for field, the records a backup directory holds.
+      const repo = await Repository.open(new LocalStorage(repoDir));
+      const expected = (await memoryRecords(plain.path)).map(rawRecordLine);
+      const got: string[] = [];
+      for await (
+        const record of snapshotMemories(repo, first.snapshot)
+      ) got.push(rawRecordLine(record));
+      assert.deepEqual(got, expected);
+      await writeRelationshipsFile(repo, first.snapshot, `${dir}/rel.db`);
+      assert.equal(
+        sqliteDigest(`${dir}/rel.db`),
+        sqliteDigest(`${plain.path}/relationships.db`),
+      );
+
+      second = 30;
+      const again = await backupToRepo({ config, repo: repoDir, now: clock });
+      assert.equal(again.snapshot.name, "memory_20261202_021730");
+      assert.ok(
+        again.snapshot.bytes_added === 0,
+        `an unchanged store adds no pack (added ${again.snapshot.bytes_added} bytes)`,
+      );
+      const snapshots = await listSnapshots(
+        await Repository.open(new LocalStorage(repoDir)),
+      );
+      assert.deepEqual(snapshots.map((s) => s.snapshot.name), [
+        "memory_20261202_021700",
+        "memory_20261202_021730",
+      ]);
+      assert.ok(
+        first.repositoryBytes < 0.9 * plain.bytes,
+        `one snapshot (${first.repositoryBytes} bytes) is smaller than the backup directory (${plain.bytes})`,
+      );
+      assert.ok(
+        again.repositoryBytes - first.repositoryBytes < 8 * 1024,
+        `the second snapshot costs its snapshot file only (${
+          again.repositoryBytes - first.repositoryBytes
+        } bytes)`,
+      );
+    });
+  },
+);
+
+Deno.test(
+  "a damaged pack is found by the read-back check, naming the pack",
+  { ignore: WIRE_LEG },
+  async () => {
+    await withTempDir(async (dir) => {
+      const config = await demoStore(dir);
+      const repoDir = `${dir}/repo`;
+      await backupToRepo({ config, repo: repoDir });
+      const storage = new LocalStorage(repoDir);
+      const [pack] = await storage.list("packs");
+      const bytes = (await storage.read(pack!.path))!;
+      bytes[100] = bytes[100]! ^ 0xff;
+      await Deno.writeFile(`${repoDir}/${pack!.path}`, bytes);
+      const repo = await Repository.open(storage);
+      const file = await findSnapshot(repo, "latest");
+      // The structure is intact: only reading the data finds it.
+      await checkSnapshot(repo, file, false);
+      await assertRejectsWith(
+        () => checkSnapshot(repo, file, true),
+        RepoError,
+        new RegExp(
+          `^Damaged repository: blob [0-9a-f]{12} in pack ".*${
+            pack!.path.slice(-64)
+          }" does not (decompress|match its SHA-256)$`,
+        ),
+      );
+      await assertRejectsWith(
+        () => findSnapshot(repo, "memory_20200101_000000"),
+        RepoError,
+        /^No snapshot "memory_20200101_000000" in ".*" \(it holds 1: memory_\d{8}_\d{6}; or use latest\)$/,
+      );
+    });
+  },
+);
