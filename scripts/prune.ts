@@ -1,11 +1,12 @@
-#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./backups --allow-write=./backups --allow-env=BACKUP_DIR,GITHUB_TOKEN,GITHUB_REPOSITORY,GITHUB_API_URL
+#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./backups --allow-write=./backups --allow-env=BACKUP_DIR,MEMKEEP_REPO,GITHUB_TOKEN,GITHUB_REPOSITORY,GITHUB_API_URL
 /**
- * `deno task prune [--dir ./backups] [--keep-daily 7] [--keep-weekly 4]
- * [--keep-monthly 0] [--dry-run] [--force] [--now ISO-8601] [--json]
- * [--artifacts]`
+ * `deno task prune [--dir ./backups | --repo REPO | --artifacts]
+ * [--keep-daily 7] [--keep-weekly 4] [--keep-monthly 0] [--dry-run] [--force]
+ * [--now ISO-8601] [--json]`
  *
  * Deletes the backups the retention policy does not keep, in the backup
- * directory or (with `--artifacts`) among the repository's GitHub artifacts.
+ * directory, among a repository's snapshots (then the data no kept snapshot
+ * needs), or (with `--artifacts`) among the GitHub repository's artifacts.
  * Exit codes: 0 success, 1 failure or refusal, 2 bad usage.
  *
  * @module
@@ -14,7 +15,14 @@
 import { resolveBackupDir } from "../lib/store/config.ts";
 import { githubSettings } from "../lib/github/client.ts";
 import * as log from "../lib/cli/log.ts";
-import { pruneArtifacts, pruneBackups } from "../lib/retention/prune.ts";
+import {
+  pruneArtifacts,
+  pruneBackups,
+  type PruneOptions,
+} from "../lib/retention/prune.ts";
+import { pruneRepo } from "../lib/retention/repo_prune.ts";
+import { repoLocation } from "../lib/repo/location.ts";
+import { UsageError } from "../lib/errors.ts";
 import {
   DEFAULT_POLICY,
   type RetentionDecision,
@@ -25,6 +33,7 @@ import {
   EXIT_FAILURE,
   EXIT_OK,
   integerFlag,
+  optionalEnv,
   runCommand,
 } from "../lib/cli/run.ts";
 import { parseMoment } from "../lib/util/moment.ts";
@@ -39,6 +48,9 @@ the newest backup fails verification nothing is deleted.
 
 Options:
   --dir DIR           backup directory (env BACKUP_DIR, default ./backups)
+  --repo REPO         prune the snapshots of the repository REPO instead (env
+                      MEMKEEP_REPO), then delete the data no kept snapshot
+                      needs and repack packs less than half of which is needed
   --artifacts         prune this repository's GitHub artifacts instead
                       (GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL)
   --keep-daily N      days of backups to keep (default 7)
@@ -112,6 +124,33 @@ export async function main(args: string[]): Promise<number> {
       return EXIT_OK;
     }
 
+    const repo = values.artifacts ? undefined : repoLocation(
+      values.repo,
+      values.dir === undefined ? optionalEnv : () => undefined,
+    );
+    if (values.repo !== undefined && values.dir !== undefined) {
+      throw new UsageError(
+        "--repo",
+        "Invalid --repo: prune --dir or --repo, not both",
+      );
+    }
+    if (repo !== undefined) {
+      directoryArgument(
+        repo,
+        values.repo === undefined ? "MEMKEEP_REPO" : "--repo",
+      );
+      return await pruneRepository(
+        repo,
+        {
+          policy,
+          now,
+          dryRun,
+          force: values.force ?? false,
+        },
+        header,
+        json,
+      );
+    }
     const dir = directoryArgument(
       resolveBackupDir(values.dir, "--dir", env),
       values.dir === undefined ? "BACKUP_DIR" : "--dir",
@@ -158,6 +197,55 @@ export async function main(args: string[]): Promise<number> {
     }
     return EXIT_OK;
   });
+}
+
+async function pruneRepository(
+  repo: string,
+  options: PruneOptions,
+  header: string,
+  json: boolean,
+): Promise<number> {
+  const outcome = await pruneRepo(repo, options);
+  const c = outcome.collection;
+  const freed = c ? c.bytesRemoved - c.bytesWritten : 0;
+  if (json) {
+    log.info(JSON.stringify({
+      ok: outcome.refused === undefined,
+      dry_run: options.dryRun,
+      repo,
+      refused: outcome.refused ?? null,
+      decisions: outcome.decisions,
+      deleted: outcome.deleted,
+      packs_deleted: c?.deletedPacks ?? 0,
+      packs_repacked: c?.repackedPacks ?? 0,
+      bytes_freed: freed,
+    }));
+  } else {
+    log.info(
+      `Pruning snapshots of ${repo} (${header})${
+        options.dryRun ? " — dry run" : ""
+      }`,
+    );
+    printDecisions(outcome.decisions);
+    if (c) {
+      log.info(
+        `${
+          options.dryRun ? "Would delete" : "Deleted"
+        } ${outcome.deleted.length} snapshot(s), kept ${
+          outcome.decisions.filter((d) => d.keep).length
+        }; ${options.dryRun ? "would free" : "freed"} ${
+          log.bytes(freed)
+        } (${c.deletedPacks} pack(s) deleted, ${c.repackedPacks} repacked) of ${
+          log.bytes(outcome.bytesBefore)
+        }.`,
+      );
+    }
+  }
+  if (outcome.refused) {
+    log.error(`Prune refused: ${outcome.refused}`);
+    return EXIT_FAILURE;
+  }
+  return EXIT_OK;
 }
 
 function printDecisions(decisions: RetentionDecision[]): void {

@@ -1,10 +1,12 @@
-#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./node_modules/.deno/@electric-sql+pglite@0.5.14/node_modules/@electric-sql/pglite,./node_modules/.deno/@electric-sql+pglite-pgvector@0.0.15/node_modules/@electric-sql/pglite-pgvector,./data/pglite,./data --allow-write=./data/pglite,./data --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,PGPASSWORD,AGE_IDENTITY_FILE,AGE_PASSPHRASE --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
+#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./node_modules/.deno/@electric-sql+pglite@0.5.14/node_modules/@electric-sql/pglite,./node_modules/.deno/@electric-sql+pglite-pgvector@0.0.15/node_modules/@electric-sql/pglite-pgvector,./data/pglite,./data --allow-write=./data/pglite,./data --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,PGPASSWORD,AGE_IDENTITY_FILE,AGE_PASSPHRASE,MEMKEEP_REPO --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
 /**
- * `deno task restore --source DIR|ZIP [--dry-run] [--force]
+ * `deno task restore --source DIR|ZIP | --repo REPO --snapshot NAME|latest [--dry-run] [--force]
  * [--conflict-mode skip|update] [--table T] [--allow-missing-vectors] [--json]`
  *
  * Verifies the backup, checks the target, previews exactly what would
- * change, asks, and restores all or nothing. Exit codes: 0 restored (or
+ * change, asks, and restores all or nothing. A repository snapshot is first
+ * written out as a backup directory in the repository's scratch directory
+ * (removed afterwards), so that it is restored exactly as a backup is. Exit codes: 0 restored (or
  * previewed), 1 failure or cancelled, 2 bad usage.
  *
  * @module
@@ -13,6 +15,13 @@
 import { resolveConfig } from "../lib/store/config.ts";
 import { loadKeys } from "../lib/format/encryption.ts";
 import { UsageError } from "../lib/errors.ts";
+import { writeSnapshotBackup } from "../lib/backup/from_snapshot.ts";
+import { openStorage, repoLocation } from "../lib/repo/location.ts";
+import { Repository } from "../lib/repo/repository.ts";
+import { findSnapshot } from "../lib/repo/reader.ts";
+import { TEMP_PREFIX } from "../lib/format/layout.ts";
+import { removeQuietly } from "../lib/util/fs.ts";
+import { removeOnInterrupt } from "../lib/util/interrupt.ts";
 import * as log from "../lib/cli/log.ts";
 import {
   restore,
@@ -28,6 +37,7 @@ import {
 } from "../lib/cli/run.ts";
 
 const HELP = `Usage: deno task restore --source DIR|ZIP [options]
+       deno task restore --repo REPO --snapshot NAME|latest [options]
 
 Verifies a backup, previews exactly what a restore would change, asks, and
 restores it all or nothing into the memory store (DATABASE_URL, or the
@@ -35,7 +45,9 @@ embedded store) and the relationship store (RELATIONSHIPS_DB).
 
 Options:
   --source DIR|ZIP          a backup directory, the folder "gh run download" made,
-                            or an artifact zip (required)
+                            or an artifact zip
+  --repo REPO               a deduplicated repository (env MEMKEEP_REPO), with
+  --snapshot NAME|latest    the snapshot to restore (deno task snapshots lists them)
   --dry-run                 show what would change; write nothing
   --force                   restore without asking
   --conflict-mode MODE      skip (default): keep rows already there;
@@ -58,11 +70,35 @@ const MODES = ["skip", "update"] as const;
  */
 export async function main(args: string[]): Promise<number> {
   return await runCommand("restore", args, HELP, async ({ values, json }) => {
-    const source = values.source;
-    if (!source) {
+    if (values.source !== undefined && values.repo !== undefined) {
+      throw new UsageError(
+        "--repo",
+        "Invalid --repo: restore from --source or from --repo, not both",
+      );
+    }
+    if (
+      values.snapshot !== undefined && values.repo === undefined &&
+      (values.source !== undefined || optionalEnv("MEMKEEP_REPO") === undefined)
+    ) {
+      throw new UsageError(
+        "--snapshot",
+        "Invalid --snapshot: it names a snapshot of a repository; give --repo REPO too",
+      );
+    }
+    const repo = repoLocation(
+      values.repo,
+      values.source === undefined ? optionalEnv : () => undefined,
+    );
+    if (!values.source && repo === undefined) {
       throw new UsageError(
         "--source",
-        "Missing --source: the backup directory or zip to restore",
+        "Missing --source: the backup directory or zip to restore (or --repo REPO --snapshot NAME)",
+      );
+    }
+    if (repo !== undefined && values.snapshot === undefined) {
+      throw new UsageError(
+        "--snapshot",
+        "Missing --snapshot: the snapshot of the repository to restore, by name or latest (deno task snapshots --repo REPO lists them)",
       );
     }
     const mode = values["conflict-mode"] ?? "skip";
@@ -79,11 +115,32 @@ export async function main(args: string[]): Promise<number> {
     if (!dryRun && !force && !interactive) {
       throw new UsageError(
         "--force",
-        "Refusing to restore without confirmation: there is no terminal to ask on; preview with --dry-then pass --force to restore",
+        "Refusing to restore without confirmation: there is no terminal to ask on; preview with --dry-run, then pass --force to restore",
       );
     }
     const tableGiven = values.table !== undefined ||
       (Deno.env.get("MEMORY_TABLE") ?? "").trim() !== "";
+    let source = values.source ?? "";
+    let scratch: string | undefined;
+    let interrupted: Disposable | undefined;
+    const cleanup = async () => {
+      if (scratch !== undefined) await removeQuietly(scratch);
+      interrupted?.[Symbol.dispose]();
+    };
+    if (repo !== undefined) {
+      const opened = await Repository.open(openStorage(repo));
+      const file = await findSnapshot(opened, values.snapshot!);
+      scratch = `${repo}/${TEMP_PREFIX}restore-${Deno.pid}`;
+      interrupted = removeOnInterrupt(scratch);
+      // The restore verifies it in full, first.
+      source = (await writeSnapshotBackup(opened, file, scratch, {
+        verify: false,
+        onProgress: json ? undefined : log.progress,
+      }).catch(async (error) => {
+        await cleanup();
+        throw error;
+      })).path;
+    }
     const result = await restore({
       source,
       config,
@@ -101,7 +158,7 @@ export async function main(args: string[]): Promise<number> {
       },
       onProgress: json ? undefined : log.progress,
       onWarning: log.warn,
-    });
+    }).finally(cleanup);
     log.clearProgress();
     if (json) {
       log.info(JSON.stringify(toJson(result)));

@@ -1,6 +1,7 @@
-#!/usr/bin/env -S deno run -q --no-prompt --allow-env=AGE_IDENTITY_FILE,AGE_PASSPHRASE
+#!/usr/bin/env -S deno run -q --no-prompt --allow-env=AGE_IDENTITY_FILE,AGE_PASSPHRASE,MEMKEEP_REPO
 /**
- * `deno task verify DIR [--json]`
+ * `deno task verify DIR [--json]`, or `deno task verify --repo REPO
+ * [--snapshot NAME|latest] [--read-data] [--json]`
  *
  * Verifies a backup: checksums, required files, schemas, counts, unique ids,
  * embedding lengths, and the relationship snapshot. Needs read access to the
@@ -13,6 +14,10 @@ import * as log from "../lib/cli/log.ts";
 import { loadKeys } from "../lib/format/encryption.ts";
 import { verifyBackup } from "../lib/verify/verify.ts";
 import { UsageError } from "../lib/errors.ts";
+import { openStorage, repoLocation } from "../lib/repo/location.ts";
+import { Repository } from "../lib/repo/repository.ts";
+import { findSnapshot, listSnapshots } from "../lib/repo/reader.ts";
+import { checkSnapshot } from "../lib/repo/check.ts";
 import {
   directoryArgument,
   EXIT_FAILURE,
@@ -23,14 +28,21 @@ import {
 } from "../lib/cli/run.ts";
 
 const HELP = `Usage: deno task verify DIR [--json]
+       deno task verify --repo REPO [--snapshot NAME|latest] [--read-data] [--json]
 
 Verifies the backup in DIR: every file's SHA-256, the required files, the
 metadata and every record, counts, unique ids, embedding lengths, and the
-relationship snapshot.
+relationship snapshot. With --repo, checks the repository's snapshots (all,
+or one): every index and snapshot file against its name, every blob they
+need listed and its pack present; with --read-data, every such blob read,
+decompressed and hashed, the memory counts and the relationship copy.
 
 Options:
-  --json      print the report as JSON
-  -h, --help  show this help
+  --repo REPO        check a repository (env MEMKEEP_REPO) instead of DIR
+  --snapshot NAME    only this snapshot (or latest)
+  --read-data        read and hash every blob too (slower: reads it all)
+  --json             print the report as JSON
+  -h, --help         show this help
 
 Exit codes: 0 valid, 1 not valid, 2 bad usage.`;
 
@@ -45,8 +57,38 @@ export async function main(args: string[]): Promise<number> {
     "verify",
     args,
     HELP,
-    async ({ positionals, json }) => {
+    async ({ positionals, values, json }) => {
       const dir = positionals[0];
+      if (dir !== undefined && values.repo !== undefined) {
+        throw new UsageError(
+          "--repo",
+          "Invalid --repo: verify DIR or --repo REPO, not both",
+        );
+      }
+      const repo = repoLocation(
+        values.repo,
+        dir === undefined ? optionalEnv : () => undefined,
+      );
+      if (repo !== undefined) {
+        directoryArgument(
+          repo,
+          values.repo === undefined ? "MEMKEEP_REPO" : "--repo",
+        );
+        return await verifyRepo(
+          repo,
+          values.snapshot,
+          values["read-data"] ?? false,
+          json,
+        );
+      }
+      for (const flag of ["snapshot", "read-data"] as const) {
+        if (values[flag] !== undefined) {
+          throw new UsageError(
+            `--${flag}`,
+            `Invalid --${flag}: it applies to a repository; give --repo REPO`,
+          );
+        }
+      }
       if (dir === undefined) {
         throw new UsageError(
           "DIR",
@@ -75,6 +117,59 @@ export async function main(args: string[]): Promise<number> {
       return report.ok ? EXIT_OK : EXIT_FAILURE;
     },
   );
+}
+
+async function verifyRepo(
+  location: string,
+  name: string | undefined,
+  readData: boolean,
+  json: boolean,
+): Promise<number> {
+  const repo = await Repository.open(openStorage(location));
+  const files = name === undefined
+    ? await listSnapshots(repo)
+    : [await findSnapshot(repo, name)];
+  if (!json) log.info(`Checking ${location}`);
+  const checks = [];
+  for (const file of files) {
+    if (!json) log.progress({ what: `snapshot ${file.snapshot.name}` });
+    const check = await checkSnapshot(repo, file, readData);
+    checks.push(check);
+    if (!json) {
+      log.clearProgress();
+      log.info(
+        `  ✓ ${check.name}: ${log.count(check.memories)} memories, ${
+          log.count(check.blobs)
+        } blobs ${
+          readData
+            ? `read and hashed (${log.bytes(check.bytesRead)})`
+            : "present"
+        }`,
+      );
+    }
+  }
+  if (json) {
+    log.info(JSON.stringify({
+      ok: true,
+      repo: location,
+      read_data: readData,
+      snapshots: checks.map((c) => ({
+        name: c.name,
+        memories: c.memories,
+        blobs: c.blobs,
+        bytes_read: c.bytesRead,
+      })),
+    }));
+  } else {
+    log.info(
+      `✓ ${files.length} snapshot${files.length === 1 ? "" : "s"} ${
+        readData
+          ? "read in full"
+          : "complete (add --read-data to read every blob)"
+      }`,
+    );
+  }
+  return EXIT_OK;
 }
 
 if (import.meta.main) Deno.exitCode = await main(Deno.args);

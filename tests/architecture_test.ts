@@ -21,9 +21,9 @@ const LAYERS: Record<string, string[]> = {
   backup: ["", "util", "format", "store", "verify", "repo"],
   restore: ["", "util", "format", "store", "verify"],
   github: ["", "util", "format", "restore", "verify"],
-  retention: ["", "util", "format", "github", "verify"],
+  retention: ["", "util", "format", "github", "verify", "repo"],
   schedule: ["", "util"],
-  cli: ["", "util", "format", "store", "verify", "github", "schedule"],
+  cli: ["", "util", "format", "store", "verify", "github", "schedule", "repo"],
 };
 
 /** The lines a module may have without stating why in its module comment. */

@@ -20,6 +20,7 @@ export const WIRE_TEST_FILES = [
   "tests/bench_test.ts",
   "tests/backup/concurrency_test.ts",
   "tests/cli/permissions_test.ts",
+  "tests/cli/repo_commands_test.ts",
   "tests/cli/run_test.ts",
   "tests/cli/scripts_test.ts",
   "tests/faults_test.ts",

@@ -97,12 +97,10 @@ export async function writeOutput(options: OutputOptions): Promise<Output> {
   if (!options.keepRelationshipsCopy) {
     await removeQuietly(options.capture.relationshipsCopy);
   }
-  const sealed = await seal(
-    options.dir,
-    written.header,
-    written.files,
-    options.startedMs,
-  );
+  const sealed = await seal(options.dir, {
+    ...written.header,
+    duration_ms: Math.round(performance.now() - options.startedMs),
+  }, written.files);
   let verification: VerifyReport | undefined;
   if (options.verify) {
     options.onProgress?.({ what: "verifying" });
@@ -129,21 +127,15 @@ export interface Sealed {
  * Writes `metadata.json` and the checksums of every file.
  *
  * @param dir The directory being written.
- * @param header The metadata without duration.
+ * @param metadata What `metadata.json` says.
  * @param files The data files written so far, with their digests.
- * @param startedMs `performance.now()` when the work started.
  * @returns The metadata, checksums and total size.
  */
-async function seal(
+export async function seal(
   dir: string,
-  header: ExportHeader,
+  metadata: BackupMetadata,
   files: Record<string, FileDigest>,
-  startedMs: number,
 ): Promise<Sealed> {
-  const metadata: BackupMetadata = {
-    ...header,
-    duration_ms: Math.round(performance.now() - startedMs),
-  };
   const all = { ...files };
   all[METADATA_FILE] = await writeTextDurably(
     `${dir}/${METADATA_FILE}`,
@@ -165,7 +157,7 @@ async function seal(
  * @returns The report.
  * @throws {BackupError} With the first problem.
  */
-async function verifySealed(
+export async function verifySealed(
   dir: string,
   name: string,
   exportChecked?: ExportChecks,

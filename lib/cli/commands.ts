@@ -60,6 +60,8 @@ const GITHUB_ENV = [
   "GITHUB_API_URL",
 ] as const;
 const AGE_ENV = ["AGE_IDENTITY_FILE", "AGE_PASSPHRASE"] as const;
+/** Names the repository when `--repo` is not given. */
+const REPO_ENV = "MEMKEEP_REPO";
 
 /** Every command, by its task name. */
 export const COMMANDS = {
@@ -82,6 +84,7 @@ export const COMMANDS = {
     script: "scripts/backup.ts",
     flags: {
       output: string,
+      repo: string,
       table: string,
       user: string,
       "no-vectors": boolean,
@@ -90,8 +93,8 @@ export const COMMANDS = {
       help,
     },
     positionals: 0,
-    paths: ["output"],
-    env: STORE_ENV,
+    paths: ["output", "repo"],
+    env: [...STORE_ENV, REPO_ENV],
     ignoreEnv: PG_IGNORED,
     data: true,
   },
@@ -115,16 +118,32 @@ export const COMMANDS = {
   },
   verify: {
     script: "scripts/verify.ts",
-    flags: { json, help },
+    flags: {
+      repo: string,
+      snapshot: string,
+      "read-data": boolean,
+      json,
+      help,
+    },
     positionals: 1,
-    paths: [0],
-    env: AGE_ENV,
+    paths: [0, "repo"],
+    env: [...AGE_ENV, REPO_ENV],
     data: true,
+  },
+  snapshots: {
+    script: "scripts/snapshots.ts",
+    flags: { repo: string, json, help },
+    positionals: 0,
+    paths: ["repo"],
+    env: [REPO_ENV],
+    data: false,
   },
   restore: {
     script: "scripts/restore.ts",
     flags: {
       source: string,
+      repo: string,
+      snapshot: string,
       "dry-run": boolean,
       force: boolean,
       "conflict-mode": string,
@@ -134,8 +153,8 @@ export const COMMANDS = {
       help,
     },
     positionals: 0,
-    paths: ["source"],
-    env: [...STORE_ENV, ...AGE_ENV],
+    paths: ["source", "repo"],
+    env: [...STORE_ENV, ...AGE_ENV, REPO_ENV],
     ignoreEnv: PG_IGNORED,
     data: true,
   },
@@ -143,6 +162,7 @@ export const COMMANDS = {
     script: "scripts/prune.ts",
     flags: {
       dir: string,
+      repo: string,
       artifacts: boolean,
       "keep-daily": string,
       "keep-weekly": string,
@@ -154,8 +174,8 @@ export const COMMANDS = {
       help,
     },
     positionals: 0,
-    paths: ["dir"],
-    env: ["BACKUP_DIR", ...GITHUB_ENV],
+    paths: ["dir", "repo"],
+    env: ["BACKUP_DIR", REPO_ENV, ...GITHUB_ENV],
     data: false,
   },
   "fetch-artifact": {

@@ -6,11 +6,12 @@
  * | command | reads | writes | network |
  * |---|---|---|---|
  * | demo | the embedded store's files, `./data`, `--output` | `./data`, `--output` | none |
- * | backup | the memory store, the relationship store, the backup directory | the backup directory | the database host |
+ * | backup | the memory store, the relationship store, the backup directory (or `--repo`) | the backup directory (or `--repo`) | the database host |
  * | export | the memory store, the relationship store, `--output` | `--output` and its work directory | the database host |
- * | verify | `DIR`, `AGE_IDENTITY_FILE` | nothing | none |
- * | restore | `--source`, the stores, `AGE_IDENTITY_FILE` | the stores | the database host |
- * | prune, status | the backup directory | (prune) the backup directory | the GitHub API, with `--artifacts` |
+ * | verify | `DIR` (or `--repo`), `AGE_IDENTITY_FILE` | nothing | none |
+ * | snapshots | `--repo` | nothing | none |
+ * | restore | `--source` (or `--repo`), the stores, `AGE_IDENTITY_FILE` | the stores (and `--repo`, for its scratch copy) | the database host |
+ * | prune, status | the backup directory (prune: or `--repo`) | (prune) the same | the GitHub API, with `--artifacts` |
  * | fetch-artifact | `--out` | `--out` | the GitHub API and its artifact storage |
  * | publish | the backup directory, `--backup`, `./artifacts` | `./artifacts`, the runner's output files | none |
  * | alert | nothing | nothing | the GitHub API |
@@ -47,6 +48,7 @@ import {
 import { githubApiUrl } from "../github/client.ts";
 import { DEFAULT_ENV_FILE } from "../schedule/schedule.ts";
 import { parentDir } from "../util/fs.ts";
+import { repoLocation } from "../repo/location.ts";
 import { type CommandName, COMMANDS } from "./commands.ts";
 
 /** What one run of a command may touch. */
@@ -142,11 +144,16 @@ const ACCESS: Record<CommandName, (given: Given) => Access> = {
       nonEmpty(text("output"), "--output") ?? DEFAULT_BACKUP_DIR,
     ],
   }),
-  backup: ({ text, env }) =>
-    merge(memoryStore(env), {
+  backup: ({ text, env }) => {
+    const repo = repoLocation(
+      text("repo"),
+      text("output") === undefined ? env : () => undefined,
+    );
+    return merge(memoryStore(env), {
       read: [resolveRelationshipStore(env).path],
-      write: [resolveBackupDir(text("output"), "--output", env)],
-    }),
+      write: [repo ?? resolveBackupDir(text("output"), "--output", env)],
+    });
+  },
   export: ({ text, env }) => {
     const output = nonEmpty(text("output"), "--output") ?? DEFAULT_EXPORT_DIR;
     return merge(memoryStore(env), {
@@ -154,21 +161,36 @@ const ACCESS: Record<CommandName, (given: Given) => Access> = {
       write: [output, exportWorkDir(output)],
     });
   },
-  verify: ({ positionals, env }) => ({
-    read: [positionals[0], setting(env, "AGE_IDENTITY_FILE")],
+  verify: ({ text, positionals, env }) => ({
+    read: [
+      positionals[0],
+      repoLocation(text("repo"), positionals[0] ? () => undefined : env),
+      setting(env, "AGE_IDENTITY_FILE"),
+    ],
   }),
-  restore: ({ text, env }) =>
-    merge(memoryStore(env), {
-      read: [
-        nonEmpty(text("source"), "--source"),
-        setting(env, "AGE_IDENTITY_FILE"),
+  snapshots: ({ text, env }) => ({ read: [repoLocation(text("repo"), env)] }),
+  restore: ({ text, env }) => {
+    const source = nonEmpty(text("source"), "--source");
+    // A snapshot is written out as a backup in the repository's scratch
+    // directory, then restored like any backup.
+    const repo = repoLocation(text("repo"), source ? () => undefined : env);
+    return merge(memoryStore(env), {
+      read: [source, setting(env, "AGE_IDENTITY_FILE")],
+      write: [
+        ...relationshipStoreFiles(resolveRelationshipStore(env).path),
+        repo,
       ],
-      write: relationshipStoreFiles(resolveRelationshipStore(env).path),
-    }),
+    });
+  },
   prune: ({ text, flag, env }) =>
-    flag("artifacts")
-      ? { net: [githubHost(env)] }
-      : { write: [resolveBackupDir(text("dir"), "--dir", env)] },
+    flag("artifacts") ? { net: [githubHost(env)] } : {
+      write: [
+        repoLocation(
+          text("repo"),
+          text("dir") === undefined ? env : () => undefined,
+        ) ?? resolveBackupDir(text("dir"), "--dir", env),
+      ],
+    },
   status: ({ text, flag, env }) =>
     flag("artifacts")
       ? { net: [githubHost(env)] }

@@ -33,6 +33,7 @@ export const LAUNCHER_ENV = [
   "GITHUB_OUTPUT",
   "GITHUB_STEP_SUMMARY",
   "INIT_CWD",
+  "MEMKEEP_REPO",
   "RELATIONSHIPS_DB",
 ] as const;
 

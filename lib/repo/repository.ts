@@ -38,6 +38,8 @@ export interface WriteTotals {
   bytes: number;
   /** Blobs added. */
   blobs: number;
+  /** The packs written. */
+  packs: IndexFile["packs"];
 }
 
 /** Reads the whole text of a small repository file, decompressed. */
@@ -57,7 +59,7 @@ export class Repository {
   #pack = new PackWriter();
   #pending = new Set<string>();
   #written: IndexFile["packs"] = [];
-  #totals: WriteTotals = { bytes: 0, blobs: 0 };
+  #totals: WriteTotals = { bytes: 0, blobs: 0, packs: [] };
 
   private constructor(
     readonly storage: RepoStorage,
@@ -177,15 +179,43 @@ export class Repository {
   }
 
   /**
+   * Replaces every index file by one that lists `packs` (and what this
+   * repository wrote since it was opened): the new file is written first,
+   * so that a crash leaves both, never neither.
+   *
+   * @param packs The packs that stay, with their blobs.
+   * @returns The bytes of the new index file.
+   */
+  async rewriteIndex(packs: IndexFile["packs"]): Promise<number> {
+    const old = await this.storage.list(INDEX);
+    const bytes = deflate(
+      new TextEncoder().encode(JSON.stringify({ packs } satisfies IndexFile)),
+    );
+    const path = indexPath(sha256Hex(bytes));
+    await this.storage.write(path, bytes);
+    for (const file of old) {
+      if (file.path !== path) await this.storage.remove(file.path);
+    }
+    this.#blobs.clear();
+    for (const pack of packs) {
+      for (const blob of pack.blobs) {
+        this.#blobs.set(blob.id, { ...blob, pack: pack.id });
+      }
+    }
+    return bytes.length;
+  }
+
+  /**
    * Adds a blob unless the repository holds it already.
    *
    * @param type What it holds.
    * @param raw Its content.
+   * @param again Write it even when a pack holds it (a repack).
    * @returns Its id.
    */
-  async add(type: BlobType, raw: Uint8Array): Promise<string> {
+  async add(type: BlobType, raw: Uint8Array, again = false): Promise<string> {
     const id = sha256Hex(raw);
-    if (this.has(id)) return id;
+    if (this.#pending.has(id) || (!again && this.#blobs.has(id))) return id;
     this.#pending.add(id);
     this.#pack.add(id, type, raw);
     if (this.#pack.size >= PACK_TARGET) await this.#flushPack();
@@ -200,6 +230,7 @@ export class Repository {
     this.#written.push({ id, size: bytes.length, blobs });
     this.#totals.bytes += bytes.length;
     this.#totals.blobs += blobs.length;
+    this.#totals.packs.push({ id, size: bytes.length, blobs });
   }
 
   /**
@@ -224,7 +255,7 @@ export class Repository {
     this.#written = [];
     this.#pending.clear();
     const totals = this.#totals;
-    this.#totals = { bytes: 0, blobs: 0 };
+    this.#totals = { bytes: 0, blobs: 0, packs: [] };
     return totals;
   }
 

@@ -83,7 +83,7 @@ export async function writeSnapshot(
   const totals = await repo.commit();
   const metadata = BackupMetadataSchema.safeParse({
     ...source.header,
-    duration_ms: Math.max(0, performance.now() - started),
+    duration_ms: Math.round(Math.max(0, performance.now() - started)),
   });
   if (!metadata.success) {
     throw new RepoError(

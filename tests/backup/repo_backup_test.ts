@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { backup } from "../../lib/backup/backup.ts";
 import { backupToRepo } from "../../lib/backup/repo_backup.ts";
-import { RepoError } from "../../lib/errors.ts";
+import { BackupError, RepoError } from "../../lib/errors.ts";
+import { writeSnapshotBackup } from "../../lib/backup/from_snapshot.ts";
+import { verifyBackup } from "../../lib/verify/verify.ts";
 import { rawRecordLine } from "../../lib/format/records.ts";
 import { seedRelationshipStore } from "../../lib/store/demo_data.ts";
 import { LocalStorage } from "../../lib/repo/storage.ts";
@@ -137,6 +139,34 @@ Deno.test(
         () => findSnapshot(repo, "memory_20200101_000000"),
         RepoError,
         /^No snapshot "memory_20200101_000000" in ".*" \(it holds 1: memory_\d{8}_\d{6}; or use latest\)$/,
+      );
+    });
+  },
+);
+
+Deno.test(
+  "a snapshot written out as a backup directory verifies and equals the backup taken at the same moment",
+  { ignore: WIRE_LEG },
+  async () => {
+    await withTempDir(async (dir) => {
+      const config = await demoStore(dir);
+      const plain = await backup({ config });
+      await backupToRepo({ config, repo: `${dir}/repo` });
+      const repo = await Repository.open(new LocalStorage(`${dir}/repo`));
+      const file = await findSnapshot(repo, "latest");
+      const out = await writeSnapshotBackup(repo, file, `${dir}/out`);
+      assert.equal(out.path, `${dir}/out/${file.snapshot.name}`);
+      const report = await verifyBackup(out.path);
+      assert.equal(report.ok, true);
+      assert.deepEqual(
+        (await memoryRecords(out.path)).map(rawRecordLine),
+        (await memoryRecords(plain.path)).map(rawRecordLine),
+      );
+      assert.deepEqual(out.metadata, file.snapshot.metadata);
+      await assertRejectsWith(
+        () => writeSnapshotBackup(repo, file, `${dir}/out`),
+        BackupError,
+        /^Cannot write ".*\/out\/memory_\d{8}_\d{6}": it already exists$/,
       );
     });
   },

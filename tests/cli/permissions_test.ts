@@ -309,6 +309,13 @@ Deno.test("each command, run with the grants its command line gets, works on the
         given: () => [`${backups}/${name}`],
       },
       {
+        command: "snapshots",
+        args: () => ["--repo", `${outside}/repo dir`, "--json"],
+        given: () => [`${outside}/repo dir`],
+        then: (run) =>
+          assert.equal(JSON.parse(run.stdout).snapshots[0].memory_count, 12),
+      },
+      {
         command: "restore",
         args: () => [
           "--source",
@@ -372,6 +379,15 @@ Deno.test("each command, run with the grants its command line gets, works on the
     );
     for (const c of cases) {
       await t.step(`${c.command} ${c.args().join(" ")}`, async () => {
+        if (c.command === "snapshots") {
+          const made = await checkout.deno([
+            "task",
+            "backup",
+            "--repo",
+            `${outside}/repo dir`,
+          ], wire);
+          assert.equal(made.code, 0, made.stderr);
+        }
         if (c.command === "restore") {
           await Deno.mkdir(`${outside}/zips`);
           await zipBackup(`${backups}/${name}`, `${outside}/zips/${name}.zip`);

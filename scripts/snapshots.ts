@@ -1,0 +1,91 @@
+#!/usr/bin/env -S deno run -q --no-prompt --allow-env=MEMKEEP_REPO
+/**
+ * `deno task snapshots --repo REPO [--json]`
+ *
+ * Lists the snapshots of a deduplicated repository, oldest first, with their
+ * counts and the bytes each added, and the repository's size. Exit codes: 0,
+ * 1 when the repository cannot be read, 2 bad usage.
+ *
+ * @module
+ */
+
+import * as log from "../lib/cli/log.ts";
+import { UsageError } from "../lib/errors.ts";
+import {
+  directoryArgument,
+  EXIT_OK,
+  optionalEnv,
+  runCommand,
+} from "../lib/cli/run.ts";
+import { openStorage, repoLocation } from "../lib/repo/location.ts";
+import { Repository } from "../lib/repo/repository.ts";
+import { listSnapshots } from "../lib/repo/reader.ts";
+
+const HELP = `Usage: deno task snapshots --repo REPO [--json]
+
+Lists the snapshots in the repository REPO (a directory), oldest first: name,
+memories, relationships and the bytes each backup added.
+
+Options:
+  --repo REPO  the repository (env MEMKEEP_REPO)
+  --json       print {"repository_bytes": N, "snapshots": [...]}
+  -h, --help   show this help
+
+Exit codes: 0 success, 1 failure, 2 bad usage.`;
+
+/**
+ * Lists snapshots.
+ *
+ * @param args Command-line arguments.
+ * @returns The exit code.
+ */
+export async function main(args: string[]): Promise<number> {
+  return await runCommand("snapshots", args, HELP, async ({ values, json }) => {
+    const location = repoLocation(values.repo, optionalEnv);
+    if (location === undefined) {
+      throw new UsageError(
+        "--repo",
+        "Missing --repo: deno task snapshots --repo REPO (or set MEMKEEP_REPO)",
+      );
+    }
+    directoryArgument(
+      location,
+      values.repo === undefined ? "MEMKEEP_REPO" : "--repo",
+    );
+    const storage = openStorage(location);
+    const repo = await Repository.open(storage);
+    const snapshots = await listSnapshots(repo);
+    const repositoryBytes = (await storage.list(".")).reduce(
+      (n, f) => n + f.size,
+      0,
+    );
+    if (json) {
+      log.info(JSON.stringify({
+        repository_bytes: repositoryBytes,
+        snapshots: snapshots.map(({ snapshot: s }) => ({
+          name: s.name,
+          created_at: s.metadata.created_at,
+          memory_count: s.metadata.memory_count,
+          relationship_count: s.metadata.relationship_count,
+          bytes_added: s.bytes_added,
+        })),
+      }));
+      return EXIT_OK;
+    }
+    log.info(
+      `${location}: ${snapshots.length} snapshot${
+        snapshots.length === 1 ? "" : "s"
+      }, ${log.bytes(repositoryBytes)}`,
+    );
+    for (const { snapshot: s } of snapshots) {
+      log.info(
+        `  ${s.name}  ${log.count(s.metadata.memory_count)} memories, ${
+          log.count(s.metadata.relationship_count)
+        } relationships, added ${log.bytes(s.bytes_added)}`,
+      );
+    }
+    return EXIT_OK;
+  });
+}
+
+if (import.meta.main) Deno.exitCode = await main(Deno.args);

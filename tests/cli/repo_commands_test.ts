@@ -1,0 +1,278 @@
+import assert from "node:assert/strict";
+import { makeCheckout, ownLines } from "../_checkout.ts";
+import { startWireDatabase } from "../_db.ts";
+import { backupsIn } from "../_helpers.ts";
+
+/** The command printed exactly one line on stderr, an error. */
+function assertOneLineError(stderr: string, what: string): string {
+  const lines = ownLines(stderr);
+  assert.equal(lines.length, 1, `${what}: ${stderr}`);
+  assert.match(lines[0]!, /^Error: /, what);
+  return lines[0]!;
+}
+
+Deno.test("backup --repo, snapshots, verify --repo and restore --repo work as a user runs them", async (t) => {
+  const checkout = await makeCheckout();
+  const db = await startWireDatabase();
+  const outside = await Deno.makeTempDir({ prefix: "memkeep-repo-" });
+  try {
+    const demo = await checkout.deno([
+      "task",
+      "demo",
+      "--memories",
+      "80",
+      "--dims",
+      "32",
+      "--relationships",
+      "25",
+    ]);
+    assert.equal(demo.code, 0, demo.stderr);
+    const [plain] = backupsIn(`${checkout.dir}/backups`);
+
+    await t.step(
+      "two backups into a relative path: the second adds nothing",
+      async () => {
+        for (let i = 0; i < 2; i++) {
+          const run = await checkout.deno([
+            "task",
+            "backup",
+            "--repo",
+            "./my-repo",
+          ]);
+          assert.equal(run.code, 0, run.stderr);
+          assert.match(
+            run.stdout,
+            /✓ Backed up 80 memories and 25 relationships to \.\/my-repo as snapshot memory_\d{8}_\d{6}\n {2}added .* read back and checked\n$/,
+          );
+        }
+        const list = await checkout.deno([
+          "task",
+          "snapshots",
+          "--repo",
+          "my-repo",
+          "--json",
+        ]);
+        assert.equal(list.code, 0, list.stderr);
+        const parsed = JSON.parse(list.stdout);
+        assert.deepEqual(Object.keys(parsed), [
+          "repository_bytes",
+          "snapshots",
+        ]);
+        assert.equal(parsed.snapshots.length, 2);
+        for (const s of parsed.snapshots) {
+          assert.deepEqual(Object.keys(s), [
+            "name",
+            "created_at",
+            "memory_count",
+            "relationship_count",
+            "bytes_added",
+          ]);
+          assert.equal(s.memory_count, 80);
+          assert.equal(s.relationship_count, 25);
+        }
+        assert.ok(parsed.snapshots[0].bytes_added > 0);
+        assert.equal(parsed.snapshots[1].bytes_added, 0);
+        assert.ok(parsed.repository_bytes >= parsed.snapshots[0].bytes_added);
+      },
+    );
+
+    await t.step(
+      "MEMKEEP_REPO and an absolute path outside the project",
+      async () => {
+        const run = await checkout.deno(["task", "backup"], {
+          MEMKEEP_REPO: `${outside}/repo`,
+        });
+        assert.equal(run.code, 0, run.stderr);
+        const verify = await checkout.deno([
+          "task",
+          "verify",
+          "--repo",
+          `${outside}/repo`,
+          "--read-data",
+        ]);
+        assert.equal(verify.code, 0, verify.stderr);
+        assert.match(
+          verify.stdout,
+          /✓ memory_\d{8}_\d{6}: 80 memories, \d+ blobs read and hashed/,
+        );
+      },
+    );
+
+    await t.step(
+      "restore --repo into a new table over the wire equals restoring the backup directory",
+      async () => {
+        const env = {
+          DATABASE_URL: db.url,
+          RELATIONSHIPS_DB: `${outside}/rel-a.db`,
+          MEMORY_TABLE: `${db.schema}.from_repo`,
+        };
+        const dry = await checkout.deno([
+          "task",
+          "restore",
+          "--repo",
+          "my-repo",
+          "--snapshot",
+          "latest",
+          "--dry-run",
+        ], env);
+        assert.equal(dry.code, 0, dry.stderr);
+        assert.match(dry.stdout, /Memories: +Restored: 80 /);
+        assert.match(dry.stdout, /Nothing was written \(dry run\)\./);
+        const real = await checkout.deno([
+          "task",
+          "restore",
+          "--repo",
+          "my-repo",
+          "--snapshot",
+          "latest",
+          "--force",
+        ], env);
+        assert.equal(real.code, 0, real.stderr);
+        const direct = await checkout.deno([
+          "task",
+          "restore",
+          "--source",
+          `./backups/${plain}`,
+          "--force",
+        ], {
+          ...env,
+          RELATIONSHIPS_DB: `${outside}/rel-b.db`,
+          MEMORY_TABLE: `${db.schema}.from_dir`,
+        });
+        assert.equal(direct.code, 0, direct.stderr);
+        const digest = async (table: string) =>
+          (await db.query(
+            `select count(*)::text, md5(string_agg(id::text || vector::text || payload::text, ',' order by id)) from ${db.schema}.${table}`,
+          ))[0];
+        assert.deepEqual(await digest("from_repo"), await digest("from_dir"));
+        assert.equal((await digest("from_repo"))![0], "80");
+        const left = [...Deno.readDirSync(`${checkout.dir}/my-repo`)].map((e) =>
+          e.name
+        ).filter((n) => n.startsWith(".tmp-"));
+        assert.deepEqual(left, [], "the scratch copy is removed");
+      },
+    );
+
+    await t.step(
+      "bad input: one line naming the flag, exit 2 (usage) or 1",
+      async () => {
+        const cases: [string[], number, RegExp][] = [
+          [
+            ["backup", "--repo", "r", "--output", "o"],
+            2,
+            /--output or --repo, not both/,
+          ],
+          [["backup", "--repo", "s3://bucket/p"], 2, /Invalid --repo: s3:\/\//],
+          [
+            ["restore", "--repo", "my-repo", "--dry-run"],
+            2,
+            /Missing --snapshot/,
+          ],
+          [
+            ["restore", "--snapshot", "latest", "--dry-run"],
+            2,
+            /Invalid --snapshot: .*give --repo REPO too/,
+          ],
+          [
+            [
+              "restore",
+              "--repo",
+              "my-repo",
+              "--snapshot",
+              "memory_20200101_000000",
+              "--dry-run",
+            ],
+            1,
+            /No snapshot "memory_20200101_000000" in "my-repo" \(it holds 2: /,
+          ],
+          [
+            ["prune", "--repo", "my-repo", "--dir", "./backups"],
+            2,
+            /Invalid --repo: prune --dir or --repo, not both/,
+          ],
+          [["snapshots", "--repo", `${outside}/none`], 1, /No repository at/],
+          [["snapshots"], 2, /Missing --repo/],
+          [["verify", "./backups", "--repo", "my-repo"], 2, /not both/],
+          [["verify", "./backups", "--read-data"], 2, /Invalid --read-data/],
+        ];
+        for (const [args, code, message] of cases) {
+          const run = await checkout.deno(["task", ...args]);
+          assert.equal(run.code, code, `${args.join(" ")}: ${run.stderr}`);
+          assert.match(assertOneLineError(run.stderr, args.join(" ")), message);
+        }
+      },
+    );
+
+    await t.step(
+      "prune --repo keeps the newest snapshot and all it needs",
+      async () => {
+        const args = [
+          "task",
+          "prune",
+          "--repo",
+          "my-repo",
+          "--keep-daily",
+          "0",
+          "--keep-weekly",
+          "0",
+        ];
+        const dry = await checkout.deno([...args, "--dry-run"]);
+        assert.equal(dry.code, 0, dry.stderr);
+        assert.match(
+          dry.stdout,
+          /Would delete 1 snapshot\(s\), kept 1; would free 0 B \(0 pack\(s\) deleted, 0 repacked\)/,
+        );
+        const run = await checkout.deno([...args, "--json"]);
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(JSON.parse(run.stdout).deleted.length, 1);
+        const verify = await checkout.deno([
+          "task",
+          "verify",
+          "--repo",
+          "my-repo",
+          "--read-data",
+        ]);
+        assert.equal(verify.code, 0, verify.stderr);
+        assert.match(verify.stdout, /✓ 1 snapshot read in full/);
+      },
+    );
+
+    await t.step(
+      "a damaged pack: verify --repo --read-data names it and exits 1",
+      async () => {
+        const packs = `${checkout.dir}/my-repo/packs`;
+        const [sub] = [...Deno.readDirSync(packs)];
+        const [pack] = [...Deno.readDirSync(`${packs}/${sub!.name}`)];
+        const path = `${packs}/${sub!.name}/${pack!.name}`;
+        const bytes = await Deno.readFile(path);
+        bytes[10] = bytes[10]! ^ 0xff;
+        await Deno.writeFile(path, bytes);
+        const structure = await checkout.deno([
+          "task",
+          "verify",
+          "--repo",
+          "my-repo",
+        ]);
+        assert.equal(structure.code, 0, structure.stderr);
+        const full = await checkout.deno([
+          "task",
+          "verify",
+          "--repo",
+          "my-repo",
+          "--read-data",
+        ]);
+        assert.equal(full.code, 1);
+        assert.match(
+          assertOneLineError(full.stderr, "verify --read-data"),
+          new RegExp(
+            `Damaged repository: blob [0-9a-f]{12} in pack ".*${pack!.name}"`,
+          ),
+        );
+      },
+    );
+  } finally {
+    await db.close();
+    await checkout.remove();
+    await Deno.remove(outside, { recursive: true });
+  }
+});
