@@ -20,11 +20,7 @@ import {
 } from "../format/checksums.ts";
 import { BackupError } from "../errors.ts";
 import { METADATA_FILE } from "../format/layout.ts";
-import type {
-  BackupMetadata,
-  Checksums,
-  ExportHeader,
-} from "../format/records.ts";
+import type { BackupMetadata, Checksums } from "../format/records.ts";
 import { verifyBackup } from "../verify/verify.ts";
 import { type ExportChecks } from "../format/json/check.ts";
 import { type VerifyReport } from "../verify/report.ts";
