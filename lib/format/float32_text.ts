@@ -154,27 +154,80 @@ function trimmed(decimal: Decimal): Decimal {
 /**
  * One float32 as pgvector prints it.
  *
+ * Most values (an embedding's) take the fast path: the shortest of
+ * `toPrecision(8)`, `(7)`, … that still reads back (a double comparison
+ * with the midpoints, exact for up to eight digits), else `toPrecision(9)`,
+ * which always does. Two kinds go the exact way instead: a power of two,
+ * whose interval is lopsided (a neighbour of the closest decimal may fit
+ * where the closest does not), and a value with at most 14 binary digits
+ * after the point, the only ones that can lie exactly halfway between two
+ * decimals of nine digits or fewer (`toPrecision` rounds such a tie up,
+ * Ryu to even).
+ *
  * @param value A finite float32 value (as a JS number).
  * @returns The text `vector::text` shows for it.
  */
 export function float32Text(value: number): string {
   if (value === 0) return Object.is(value, -0) ? "-0" : "0";
   const sign = value < 0 ? "-" : "";
-  const { digits, exponent } = shortest(Math.abs(value));
-  if (exponent >= -4 && exponent < 6) {
-    if (exponent < 0) return `${sign}0.${"0".repeat(-exponent - 1)}${digits}`;
-    if (digits.length <= exponent + 1) {
-      return `${sign}${digits}${"0".repeat(exponent + 1 - digits.length)}`;
+  const abs = Math.abs(value);
+  f32[0] = abs;
+  const bits = u32[0]!;
+  if ((bits & 0x7fffff) === 0 || Number.isInteger(abs * 16384)) {
+    return sign + formatDecimal(shortest(abs));
+  }
+  u32[0] = bits - 1;
+  const low = (abs + f32[0]!) / 2;
+  u32[0] = bits + 1;
+  const high = (abs + f32[0]!) / 2;
+  let text = abs.toPrecision(8);
+  let number = Number(text);
+  if (number <= low || number >= high) {
+    text = abs.toPrecision(9);
+  } else {
+    for (let precision = 7; precision >= 1; precision--) {
+      const shorter = abs.toPrecision(precision);
+      number = Number(shorter);
+      if (number <= low || number >= high) break;
+      text = shorter;
     }
-    return `${sign}${digits.slice(0, exponent + 1)}.${
-      digits.slice(exponent + 1)
-    }`;
+  }
+  return sign + postgresNotation(text);
+}
+
+/**
+ * `toPrecision`'s text (positive, no trailing zeros in its digits) in
+ * PostgreSQL's notation: kept as it is when fixed and the exponent is in
+ * [-4, 6), else rewritten.
+ */
+function postgresNotation(text: string): string {
+  if (text.indexOf("e") === -1) {
+    let exponent: number;
+    if (text.startsWith("0.")) {
+      let i = 2;
+      while (text.charCodeAt(i) === 48) i++;
+      exponent = 1 - i;
+    } else {
+      const dot = text.indexOf(".");
+      exponent = (dot === -1 ? text.length : dot) - 1;
+    }
+    if (exponent >= -4 && exponent < 6) return text;
+  }
+  return formatDecimal(trimmed(splitExponential(Number(text).toExponential())));
+}
+
+/** A decimal in PostgreSQL's float4 notation (positive). */
+function formatDecimal({ digits, exponent }: Decimal): string {
+  if (exponent >= -4 && exponent < 6) {
+    if (exponent < 0) return `0.${"0".repeat(-exponent - 1)}${digits}`;
+    if (digits.length <= exponent + 1) {
+      return `${digits}${"0".repeat(exponent + 1 - digits.length)}`;
+    }
+    return `${digits.slice(0, exponent + 1)}.${digits.slice(exponent + 1)}`;
   }
   const fraction = digits.length > 1 ? `.${digits.slice(1)}` : "";
   const magnitude = String(Math.abs(exponent)).padStart(2, "0");
-  return `${sign}${digits[0]}${fraction}e${
-    exponent < 0 ? "-" : "+"
-  }${magnitude}`;
+  return `${digits[0]}${fraction}e${exponent < 0 ? "-" : "+"}${magnitude}`;
 }
 
 /**

@@ -16,6 +16,17 @@ function randomFloats(n: number, seed: number): number[] {
   return values;
 }
 
+/** Values as an embedding holds them: unit vectors' elements, near ±0.03. */
+function embeddingValues(n: number, seed: number): number[] {
+  let state = seed >>> 0;
+  const values: number[] = [];
+  for (let i = 0; i < n; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    values.push(Math.fround(((state / 2 ** 32) * 2 - 1) / 39.2));
+  }
+  return values;
+}
+
 const EDGES = [
   1e-45, // the smallest subnormal
   -1e-45,
@@ -40,10 +51,18 @@ const EDGES = [
   52492448, // 5.249245e+07 is the midpoint: never accepted
 ].map(Math.fround);
 
-Deno.test("float32Text prints every float32 as the server's vector::text does (random bit patterns and the edges)", async () => {
+Deno.test("float32Text prints every float32 as the server's vector::text does (random bit patterns, embedding values, values with few binary digits, the edges)", async () => {
   const db = await startWireDatabase();
   try {
-    const values = [...EDGES, ...randomFloats(40_000, 20261204)];
+    const values = [
+      ...EDGES,
+      ...randomFloats(40_000, 20261204),
+      ...embeddingValues(40_000, 5),
+      // Few binary digits: the values that can be ties.
+      ...randomFloats(4_000, 3).map((v) =>
+        Math.fround(Math.round(v * 1e-30 * 2 ** 20) / 64)
+      ),
+    ];
     const mismatches: string[] = [];
     for (let i = 0; i < values.length; i += 8000) {
       const chunk = values.slice(i, i + 8000);
