@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./node_modules/.deno/@electric-sql+pglite@0.5.14/node_modules/@electric-sql/pglite,./node_modules/.deno/@electric-sql+pglite-pgvector@0.0.15/node_modules/@electric-sql/pglite-pgvector,./data/relationships.db,./data/pglite,./exports/memory,./exports/.tmp-memory --allow-write=./data/pglite,./exports/memory,./exports/.tmp-memory --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,PGPASSWORD --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
+#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./node_modules/.deno/@electric-sql+pglite@0.5.14/node_modules/@electric-sql/pglite,./node_modules/.deno/@electric-sql+pglite-pgvector@0.0.15/node_modules/@electric-sql/pglite-pgvector,./data/relationships.db,./data/pglite,./exports/memory,./exports/.tmp-memory --allow-write=./data/pglite,./exports/memory,./exports/.tmp-memory --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,PGPASSWORD,MEMKEEP_REPO --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
 /**
  * `deno task export [--format json|csv|markdown] [--output DIR] [--verify]
  * [--no-vectors] [--user ID] [--table T] [--json]`
@@ -15,11 +15,17 @@ import { UsageError } from "../lib/errors.ts";
 import { EXPORT_FORMATS, exportMemories } from "../lib/backup/export.ts";
 import * as log from "../lib/cli/log.ts";
 import type { ExportFormat } from "../lib/format/records.ts";
-import { EXIT_OK, runCommand } from "../lib/cli/run.ts";
+import { EXIT_OK, optionalEnv, runCommand } from "../lib/cli/run.ts";
+import { writeSnapshotBackup } from "../lib/backup/from_snapshot.ts";
+import { openStorage, repoLocation } from "../lib/repo/location.ts";
+import { Repository } from "../lib/repo/repository.ts";
+import { findSnapshot } from "../lib/repo/reader.ts";
 
 const HELP = `Usage: deno task export [options]
+       deno task export --repo REPO --snapshot NAME|latest [--output DIR]
 
-Exports the memory store and the relationship store.
+Exports the memory store and the relationship store; or writes a snapshot of
+a repository out as a self-contained backup directory DIR/memory_… (json).
 
 Options:
   --format F      json (the backup format), csv (for analysis) or markdown
@@ -30,6 +36,8 @@ Options:
   --no-vectors    leave the embeddings out
   --user ID       only this user's memories (env MEMORY_USER_ID)
   --table T       memory table (env MEMORY_TABLE, default memories)
+  --repo REPO     export a snapshot of this repository (env MEMKEEP_REPO)
+  --snapshot NAME the snapshot, or latest
   --json          print the result as JSON
   -h, --help      show this help
 
@@ -43,6 +51,9 @@ Exit codes: 0 success, 1 failure, 2 bad usage.`;
  */
 export async function main(args: string[]): Promise<number> {
   return await runCommand("export", args, HELP, async ({ values, json }) => {
+    if (values.repo !== undefined || values.snapshot !== undefined) {
+      return await exportSnapshot(values, json);
+    }
     const format = values.format ?? "json";
     if (!(EXPORT_FORMATS as readonly string[]).includes(format)) {
       throw new UsageError(
@@ -98,6 +109,83 @@ export async function main(args: string[]): Promise<number> {
     }
     return EXIT_OK;
   });
+}
+
+async function exportSnapshot(
+  values: {
+    repo?: string | undefined;
+    snapshot?: string | undefined;
+    format?: string | undefined;
+    output?: string | undefined;
+    verify?: boolean | undefined;
+    "no-vectors"?: boolean | undefined;
+    user?: string | undefined;
+    table?: string | undefined;
+  },
+  json: boolean,
+): Promise<number> {
+  const repo = repoLocation(values.repo, optionalEnv);
+  if (repo === undefined) {
+    throw new UsageError(
+      "--snapshot",
+      "Invalid --snapshot: it names a snapshot of a repository; give --repo REPO too",
+    );
+  }
+  if (values.snapshot === undefined) {
+    throw new UsageError(
+      "--snapshot",
+      "Missing --snapshot: the snapshot to export, by name or latest (deno task snapshots --repo REPO lists them)",
+    );
+  }
+  if ((values.format ?? "json") !== "json") {
+    throw new UsageError(
+      "--format",
+      `Invalid --format "${values.format}" with --repo: a snapshot is exported as a backup directory (json); export csv or markdown from the store`,
+    );
+  }
+  for (const flag of ["no-vectors", "user", "table"] as const) {
+    if (values[flag] !== undefined) {
+      throw new UsageError(
+        `--${flag}`,
+        `Invalid --${flag} with --repo: a snapshot is exported whole`,
+      );
+    }
+  }
+  const output = values.output ?? DEFAULT_EXPORT_DIR;
+  if (output.trim() === "") {
+    throw new UsageError("--output", "Invalid --output: it is empty");
+  }
+  const opened = await Repository.open(openStorage(repo));
+  const file = await findSnapshot(opened, values.snapshot);
+  const result = await writeSnapshotBackup(opened, file, output, {
+    onProgress: json ? undefined : log.progress,
+  });
+  log.clearProgress();
+  const m = result.metadata;
+  if (json) {
+    log.info(JSON.stringify({
+      ok: true,
+      path: result.path,
+      format: m.format,
+      memory_count: m.memory_count,
+      relationship_count: m.relationship_count,
+      bytes: result.bytes,
+      combined_sha256: result.checksums.combined,
+      verified: true,
+    }));
+  } else {
+    log.info(
+      `✓ Wrote snapshot ${file.snapshot.name} (${
+        log.count(m.memory_count)
+      } memories, ${
+        log.count(m.relationship_count)
+      } relationships) as a backup directory: ${result.path}`,
+    );
+    log.info(
+      `  ${log.bytes(result.bytes)}, verified; deno task verify ${result.path}`,
+    );
+  }
+  return EXIT_OK;
 }
 
 if (import.meta.main) Deno.exitCode = await main(Deno.args);

@@ -156,6 +156,13 @@ const ACCESS: Record<CommandName, (given: Given) => Access> = {
   },
   export: ({ text, env }) => {
     const output = nonEmpty(text("output"), "--output") ?? DEFAULT_EXPORT_DIR;
+    if (text("repo") !== undefined || text("snapshot") !== undefined) {
+      // A snapshot written out as a backup directory in --output.
+      return {
+        read: [repoLocation(text("repo"), env)],
+        write: [output],
+      };
+    }
     return merge(memoryStore(env), {
       read: [resolveRelationshipStore(env).path],
       write: [output, exportWorkDir(output)],

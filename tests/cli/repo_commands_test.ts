@@ -192,6 +192,19 @@ Deno.test("backup --repo, snapshots, verify --repo and restore --repo work as a 
           ],
           [["snapshots", "--repo", `${outside}/none`], 1, /No repository at/],
           [["snapshots"], 2, /Missing --repo/],
+          [
+            [
+              "export",
+              "--repo",
+              "my-repo",
+              "--snapshot",
+              "latest",
+              "--format",
+              "csv",
+            ],
+            2,
+            /Invalid --format "csv" with --repo/,
+          ],
           [["verify", "./backups", "--repo", "my-repo"], 2, /not both/],
           [["verify", "./backups", "--read-data"], 2, /Invalid --read-data/],
         ];
@@ -200,6 +213,33 @@ Deno.test("backup --repo, snapshots, verify --repo and restore --repo work as a 
           assert.equal(run.code, code, `${args.join(" ")}: ${run.stderr}`);
           assert.match(assertOneLineError(run.stderr, args.join(" ")), message);
         }
+      },
+    );
+
+    await t.step(
+      "export --repo writes a snapshot out as a backup directory that verify accepts",
+      async () => {
+        const run = await checkout.deno([
+          "task",
+          "export",
+          "--repo",
+          "my-repo",
+          "--snapshot",
+          "latest",
+          "--output",
+          `${outside}/exported`,
+          "--json",
+        ]);
+        assert.equal(run.code, 0, run.stderr);
+        const { path, memory_count } = JSON.parse(run.stdout);
+        assert.equal(memory_count, 80);
+        assert.match(path, /\/exported\/memory_\d{8}_\d{6}$/);
+        const verify = await checkout.deno(["task", "verify", path]);
+        assert.equal(verify.code, 0, verify.stderr);
+        assert.match(
+          verify.stdout,
+          /Backup is valid: 80 memories, 25 relationships\./,
+        );
       },
     );
 
