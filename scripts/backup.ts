@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./node_modules/.deno/@electric-sql+pglite@0.5.14/node_modules/@electric-sql/pglite,./node_modules/.deno/@electric-sql+pglite-pgvector@0.0.15/node_modules/@electric-sql/pglite-pgvector,./data/relationships.db,./data/pglite,./backups --allow-write=./data/pglite,./backups --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,PGPASSWORD,MEMKEEP_REPO --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
+#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./node_modules/.deno/@electric-sql+pglite@0.5.14/node_modules/@electric-sql/pglite,./node_modules/.deno/@electric-sql+pglite-pgvector@0.0.15/node_modules/@electric-sql/pglite-pgvector,./data/relationships.db,./data/pglite,./backups --allow-write=./data/pglite,./backups --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,PGPASSWORD,MEMKEEP_REPO,S3_ENDPOINT,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_SESSION_TOKEN --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
 /**
  * `deno task backup [--output DIR | --repo REPO] [--no-verify] [--no-vectors]
  * [--user ID] [--table T] [--json]`
@@ -22,6 +22,7 @@ import {
   directoryArgument,
   EXIT_OK,
   optionalEnv,
+  repoArgument,
   runCommand,
 } from "../lib/cli/run.ts";
 
@@ -79,10 +80,7 @@ export async function main(args: string[]): Promise<number> {
           "Invalid --no-vectors: a repository holds every vector (an unchanged vector costs nothing)",
         );
       }
-      directoryArgument(
-        repo,
-        values.repo === undefined ? "MEMKEEP_REPO" : "--repo",
-      );
+      repoArgument(repo, values.repo);
       return await backupIntoRepo(config, repo, !values["no-verify"], json);
     }
     directoryArgument(
@@ -136,6 +134,7 @@ async function backupIntoRepo(
   const result = await backupToRepo({
     config,
     repo,
+    env: optionalEnv,
     verify,
     onProgress: json ? undefined : log.progress,
     onWarning: log.warn,

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./backups --allow-write=./backups --allow-env=BACKUP_DIR,MEMKEEP_REPO,GITHUB_TOKEN,GITHUB_REPOSITORY,GITHUB_API_URL
+#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./backups --allow-write=./backups --allow-env=BACKUP_DIR,MEMKEEP_REPO,S3_ENDPOINT,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_SESSION_TOKEN,GITHUB_TOKEN,GITHUB_REPOSITORY,GITHUB_API_URL
 /**
  * `deno task prune [--dir ./backups | --repo REPO | --artifacts]
  * [--keep-daily 7] [--keep-weekly 4] [--keep-monthly 0] [--dry-run] [--force]
@@ -34,6 +34,7 @@ import {
   EXIT_OK,
   integerFlag,
   optionalEnv,
+  repoArgument,
   runCommand,
 } from "../lib/cli/run.ts";
 import { parseMoment } from "../lib/util/moment.ts";
@@ -135,10 +136,7 @@ export async function main(args: string[]): Promise<number> {
       );
     }
     if (repo !== undefined) {
-      directoryArgument(
-        repo,
-        values.repo === undefined ? "MEMKEEP_REPO" : "--repo",
-      );
+      repoArgument(repo, values.repo);
       return await pruneRepository(
         repo,
         {
@@ -146,6 +144,7 @@ export async function main(args: string[]): Promise<number> {
           now,
           dryRun,
           force: values.force ?? false,
+          env: optionalEnv,
         },
         header,
         json,
@@ -201,7 +200,7 @@ export async function main(args: string[]): Promise<number> {
 
 async function pruneRepository(
   repo: string,
-  options: PruneOptions,
+  options: PruneOptions & { env: (name: string) => string | undefined },
   header: string,
   json: boolean,
 ): Promise<number> {

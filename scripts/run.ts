@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --no-prompt --allow-env=AGE_IDENTITY_FILE,BACKUP_DIR,DATABASE_URL,GITHUB_API_URL,GITHUB_OUTPUT,GITHUB_STEP_SUMMARY,INIT_CWD,MEMKEEP_REPO,RELATIONSHIPS_DB --allow-run
+#!/usr/bin/env -S deno run -q --no-prompt --allow-env=AGE_IDENTITY_FILE,AWS_REGION,BACKUP_DIR,DATABASE_URL,GITHUB_API_URL,GITHUB_OUTPUT,GITHUB_STEP_SUMMARY,INIT_CWD,MEMKEEP_REPO,RELATIONSHIPS_DB,S3_ENDPOINT --allow-run
 /**
  * `deno task COMMAND [ARGS…]` runs `scripts/run.ts COMMAND ARGS…`: the
  * launcher. It parses ARGS with COMMAND's own flag definitions, computes

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --no-prompt --allow-env=MEMKEEP_REPO
+#!/usr/bin/env -S deno run -q --no-prompt --allow-env=MEMKEEP_REPO,S3_ENDPOINT,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_SESSION_TOKEN
 /**
  * `deno task snapshots --repo REPO [--json]`
  *
@@ -12,9 +12,9 @@
 import * as log from "../lib/cli/log.ts";
 import { UsageError } from "../lib/errors.ts";
 import {
-  directoryArgument,
   EXIT_OK,
   optionalEnv,
+  repoArgument,
   runCommand,
 } from "../lib/cli/run.ts";
 import { openStorage, repoLocation } from "../lib/repo/location.ts";
@@ -48,11 +48,8 @@ export async function main(args: string[]): Promise<number> {
         "Missing --repo: deno task snapshots --repo REPO (or set MEMKEEP_REPO)",
       );
     }
-    directoryArgument(
-      location,
-      values.repo === undefined ? "MEMKEEP_REPO" : "--repo",
-    );
-    const storage = openStorage(location);
+    repoArgument(location, values.repo);
+    const storage = openStorage(location, optionalEnv);
     const repo = await Repository.open(storage);
     const snapshots = await listSnapshots(repo);
     const repositoryBytes = (await storage.list(".")).reduce(

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --no-prompt --allow-env=AGE_IDENTITY_FILE,AGE_PASSPHRASE,MEMKEEP_REPO
+#!/usr/bin/env -S deno run -q --no-prompt --allow-env=AGE_IDENTITY_FILE,AGE_PASSPHRASE,MEMKEEP_REPO,S3_ENDPOINT,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_SESSION_TOKEN
 /**
  * `deno task verify DIR [--json]`, or `deno task verify --repo REPO
  * [--snapshot NAME|latest] [--read-data] [--json]`
@@ -24,6 +24,7 @@ import {
   EXIT_OK,
   optionalEnv,
   printVerifyReport,
+  repoArgument,
   runCommand,
 } from "../lib/cli/run.ts";
 
@@ -70,10 +71,7 @@ export async function main(args: string[]): Promise<number> {
         dir === undefined ? optionalEnv : () => undefined,
       );
       if (repo !== undefined) {
-        directoryArgument(
-          repo,
-          values.repo === undefined ? "MEMKEEP_REPO" : "--repo",
-        );
+        repoArgument(repo, values.repo);
         return await verifyRepo(
           repo,
           values.snapshot,
@@ -125,7 +123,7 @@ async function verifyRepo(
   readData: boolean,
   json: boolean,
 ): Promise<number> {
-  const repo = await Repository.open(openStorage(location));
+  const repo = await Repository.open(openStorage(location, optionalEnv));
   const files = name === undefined
     ? await listSnapshots(repo)
     : [await findSnapshot(repo, name)];

@@ -177,6 +177,7 @@ Deno.test("no command imports a package only the tests use", async () => {
     "playwright-core",
     "yaml",
     "@electric-sql/pglite-socket",
+    "s3rver",
   ];
   const imports = new Map(
     Object.keys(

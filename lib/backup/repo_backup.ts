@@ -18,10 +18,10 @@ import { BackupError, RepoError, StoreError } from "../errors.ts";
 import { backupName, TEMP_PREFIX } from "../format/layout.ts";
 import { openMemoryStore } from "../store/memory/read.ts";
 import { relationshipSourceOf, withStoreCapture } from "../store/capture.ts";
-import { acquireLock } from "../util/lock.ts";
 import { describeFsError, removeQuietly } from "../util/fs.ts";
 import { removeOnInterrupt } from "../util/interrupt.ts";
-import { LocalStorage } from "../repo/storage.ts";
+import { isRemote, openStorage } from "../repo/location.ts";
+import { lockRepository } from "../repo/lock.ts";
 import { Repository } from "../repo/repository.ts";
 import { listSnapshots } from "../repo/reader.ts";
 import { writeSnapshot } from "../repo/writer.ts";
@@ -32,8 +32,10 @@ import type { Snapshot } from "../repo/snapshot.ts";
 export interface RepoBackupOptions {
   /** The stores, table and user filter. */
   readonly config: Config;
-  /** The repository directory. */
+  /** The repository: a directory or `s3://BUCKET/PREFIX`. */
   readonly repo: string;
+  /** Reads the S3 settings, for an `s3://` repository. */
+  readonly env?: ((name: string) => string | undefined) | undefined;
   /** Read back every blob the snapshot needs (default `true`). */
   readonly verify?: boolean;
   /** The clock, for tests. */
@@ -71,26 +73,31 @@ export async function backupToRepo(
   const now = options.now ?? (() => new Date());
   const startedMs = performance.now();
   const progress = options.onProgress ?? (() => {});
+  // The relationship copy is made on this machine: in the repository
+  // directory, or for a bucket in the backup directory.
+  const scratch = isRemote(dir) ? config.backupDir : dir;
   try {
-    await Deno.mkdir(dir, { recursive: true });
+    await Deno.mkdir(scratch, { recursive: true });
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) throw error;
     throw new RepoError(
       dir,
-      `Cannot create repository "${dir}": ${describeFsError(error)}`,
+      `Cannot create ${
+        isRemote(dir) ? "backup directory" : "repository"
+      } "${scratch}": ${describeFsError(error)}`,
       { cause: error },
     );
   }
-  const lock = await acquireLock(dir, "back up into the repository", {
+  const storage = openStorage(dir, options.env);
+  const lock = await lockRepository(storage, "backup", {
     waitMs: options.lockWaitMs,
   });
   try {
-    if (lock.stale) {
+    for (const who of lock.stale) {
       options.onWarning?.(
-        `took over the lock of "${dir}" left by ${lock.stale}, which is no longer running`,
+        `took over the lock of "${dir}" left by ${who}, which is no longer running`,
       );
     }
-    const storage = new LocalStorage(dir);
     const repo = await Repository.open(storage, { create: true });
     const taken = new Set(
       (await listSnapshots(repo)).map((s) => s.snapshot.name),
@@ -103,7 +110,7 @@ export async function backupToRepo(
     const store = await openMemoryStore(config.store);
     const started = await freeMoment(taken, now);
     const name = backupName(started);
-    const copy = `${dir}/${TEMP_PREFIX}${name}-${Deno.pid}.db`;
+    const copy = `${scratch}/${TEMP_PREFIX}${name}-${Deno.pid}.db`;
     using _ = removeOnInterrupt(copy);
     let written;
     try {
@@ -160,7 +167,7 @@ export async function backupToRepo(
       check,
     };
   } finally {
-    lock.release();
+    await lock.release();
   }
 }
 

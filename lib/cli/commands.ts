@@ -11,6 +11,7 @@
 
 import type { ParseArgsConfig } from "node:util";
 import { ENV_SETTINGS } from "../store/config.ts";
+import { S3_ENV } from "../repo/s3.ts";
 
 /** Flag definitions, as for `node:util` `parseArgs`. */
 export type Flags = NonNullable<ParseArgsConfig["options"]>;
@@ -60,8 +61,8 @@ const GITHUB_ENV = [
   "GITHUB_API_URL",
 ] as const;
 const AGE_ENV = ["AGE_IDENTITY_FILE", "AGE_PASSPHRASE"] as const;
-/** Names the repository when `--repo` is not given. */
-const REPO_ENV = "MEMKEEP_REPO";
+/** Name the repository when `--repo` is not given, and reach a bucket. */
+const REPO_ENV = ["MEMKEEP_REPO", ...S3_ENV] as const;
 
 /** Every command, by its task name. */
 export const COMMANDS = {
@@ -94,7 +95,7 @@ export const COMMANDS = {
     },
     positionals: 0,
     paths: ["output", "repo"],
-    env: [...STORE_ENV, REPO_ENV],
+    env: [...STORE_ENV, ...REPO_ENV],
     ignoreEnv: PG_IGNORED,
     data: true,
   },
@@ -114,7 +115,7 @@ export const COMMANDS = {
     },
     positionals: 0,
     paths: ["output", "repo"],
-    env: [...STORE_ENV, REPO_ENV],
+    env: [...STORE_ENV, ...REPO_ENV],
     ignoreEnv: PG_IGNORED,
     data: true,
   },
@@ -129,7 +130,7 @@ export const COMMANDS = {
     },
     positionals: 1,
     paths: [0, "repo"],
-    env: [...AGE_ENV, REPO_ENV],
+    env: [...AGE_ENV, ...REPO_ENV],
     data: true,
   },
   snapshots: {
@@ -137,7 +138,7 @@ export const COMMANDS = {
     flags: { repo: string, json, help },
     positionals: 0,
     paths: ["repo"],
-    env: [REPO_ENV],
+    env: [...REPO_ENV],
     data: false,
   },
   restore: {
@@ -156,7 +157,7 @@ export const COMMANDS = {
     },
     positionals: 0,
     paths: ["source", "repo"],
-    env: [...STORE_ENV, ...AGE_ENV, REPO_ENV],
+    env: [...STORE_ENV, ...AGE_ENV, ...REPO_ENV],
     ignoreEnv: PG_IGNORED,
     data: true,
   },
@@ -177,7 +178,7 @@ export const COMMANDS = {
     },
     positionals: 0,
     paths: ["dir", "repo"],
-    env: ["BACKUP_DIR", REPO_ENV, ...GITHUB_ENV],
+    env: ["BACKUP_DIR", ...REPO_ENV, ...GITHUB_ENV],
     data: false,
   },
   "fetch-artifact": {

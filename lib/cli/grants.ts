@@ -48,7 +48,8 @@ import {
 import { githubApiUrl } from "../github/client.ts";
 import { DEFAULT_ENV_FILE } from "../schedule/schedule.ts";
 import { parentDir } from "../util/fs.ts";
-import { repoLocation } from "../repo/location.ts";
+import { isRemote, repoLocation, settingOf } from "../repo/location.ts";
+import { parseS3Location, s3Host } from "../repo/s3.ts";
 import { type CommandName, COMMANDS } from "./commands.ts";
 
 /** What one run of a command may touch. */
@@ -149,55 +150,77 @@ const ACCESS: Record<CommandName, (given: Given) => Access> = {
       text("repo"),
       text("output") === undefined ? env : () => undefined,
     );
-    return merge(memoryStore(env), {
-      read: [resolveRelationshipStore(env).path],
-      write: [repo ?? resolveBackupDir(text("output"), "--output", env)],
-    });
+    const backupDir = resolveBackupDir(text("output"), "--output", env);
+    return merge(
+      memoryStore(env),
+      repo === undefined
+        ? { read: [resolveRelationshipStore(env).path], write: [backupDir] }
+        : merge(
+          { read: [resolveRelationshipStore(env).path] },
+          repoAccess(repo, text("repo"), env, "write", backupDir),
+        ),
+    );
   },
   export: ({ text, env }) => {
     const output = nonEmpty(text("output"), "--output") ?? DEFAULT_EXPORT_DIR;
     if (text("repo") !== undefined || text("snapshot") !== undefined) {
       // A snapshot written out as a backup directory in --output.
-      return {
-        read: [repoLocation(text("repo"), env)],
-        write: [output],
-      };
+      const repo = repoLocation(text("repo"), env);
+      return merge(
+        { write: [output] },
+        repo === undefined ? {} : repoAccess(repo, text("repo"), env, "read"),
+      );
     }
     return merge(memoryStore(env), {
       read: [resolveRelationshipStore(env).path],
       write: [output, exportWorkDir(output)],
     });
   },
-  verify: ({ text, positionals, env }) => ({
-    read: [
-      positionals[0],
-      repoLocation(text("repo"), positionals[0] ? () => undefined : env),
-      setting(env, "AGE_IDENTITY_FILE"),
-    ],
-  }),
-  snapshots: ({ text, env }) => ({ read: [repoLocation(text("repo"), env)] }),
+  verify: ({ text, positionals, env }) => {
+    const repo = repoLocation(
+      text("repo"),
+      positionals[0] ? () => undefined : env,
+    );
+    return merge(
+      { read: [positionals[0], setting(env, "AGE_IDENTITY_FILE")] },
+      repo === undefined ? {} : repoAccess(repo, text("repo"), env, "read"),
+    );
+  },
+  snapshots: ({ text, env }) => {
+    const repo = repoLocation(text("repo"), env);
+    return repo === undefined
+      ? {}
+      : repoAccess(repo, text("repo"), env, "read");
+  },
   restore: ({ text, env }) => {
     const source = nonEmpty(text("source"), "--source");
     // A snapshot is written out as a backup in the repository's scratch
     // directory, then restored like any backup.
     const repo = repoLocation(text("repo"), source ? () => undefined : env);
-    return merge(memoryStore(env), {
-      read: [source, setting(env, "AGE_IDENTITY_FILE")],
-      write: [
-        ...relationshipStoreFiles(resolveRelationshipStore(env).path),
+    return merge(
+      merge(memoryStore(env), {
+        read: [source, setting(env, "AGE_IDENTITY_FILE")],
+        write: relationshipStoreFiles(resolveRelationshipStore(env).path),
+      }),
+      repo === undefined ? {} : repoAccess(
         repo,
-      ],
-    });
+        text("repo"),
+        env,
+        "write",
+        resolveBackupDir(undefined, "BACKUP_DIR", env),
+      ),
+    );
   },
-  prune: ({ text, flag, env }) =>
-    flag("artifacts") ? { net: [githubHost(env)] } : {
-      write: [
-        repoLocation(
-          text("repo"),
-          text("dir") === undefined ? env : () => undefined,
-        ) ?? resolveBackupDir(text("dir"), "--dir", env),
-      ],
-    },
+  prune: ({ text, flag, env }) => {
+    if (flag("artifacts")) return { net: [githubHost(env)] };
+    const repo = repoLocation(
+      text("repo"),
+      text("dir") === undefined ? env : () => undefined,
+    );
+    return repo === undefined
+      ? { write: [resolveBackupDir(text("dir"), "--dir", env)] }
+      : repoAccess(repo, text("repo"), env, "write");
+  },
   status: ({ text, flag, env }) =>
     flag("artifacts")
       ? { net: [githubHost(env)] }
@@ -223,6 +246,23 @@ const ACCESS: Record<CommandName, (given: Given) => Access> = {
     run: ["crontab"],
   }),
 };
+
+/**
+ * A repository: its directory (read, or written), or for a bucket its
+ * host, and the local directory a command works in beside it (`scratch`:
+ * the relationship copy of a backup, the backup a restore writes out).
+ */
+function repoAccess(
+  repo: string,
+  flag: string | undefined,
+  env: Env,
+  mode: "read" | "write",
+  scratch?: string,
+): Access {
+  if (!isRemote(repo)) return { [mode]: [repo] };
+  const s3 = parseS3Location(repo, env, settingOf(flag));
+  return { net: [s3Host(s3)], write: scratch ? [scratch] : [] };
+}
 
 /** The memory store: the database host, or the embedded store's files. */
 function memoryStore(env: Env): Access {

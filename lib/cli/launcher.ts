@@ -27,6 +27,7 @@ import { type Env, grantsFor, permissionFlags } from "./grants.ts";
 /** The environment variables the launcher reads: settings that name places or hosts, and where the user typed the command. */
 export const LAUNCHER_ENV = [
   "AGE_IDENTITY_FILE",
+  "AWS_REGION",
   "BACKUP_DIR",
   "DATABASE_URL",
   "GITHUB_API_URL",
@@ -35,6 +36,7 @@ export const LAUNCHER_ENV = [
   "INIT_CWD",
   "MEMKEEP_REPO",
   "RELATIONSHIPS_DB",
+  "S3_ENDPOINT",
 ] as const;
 
 /**

@@ -12,6 +12,7 @@ import * as log from "./log.ts";
 import { type CommandName, COMMANDS } from "./commands.ts";
 import { stopOnInterrupt } from "../util/interrupt.ts";
 import type { VerifyReport } from "../verify/report.ts";
+import { isRemote, settingOf } from "../repo/location.ts";
 
 /** Exit code for success. */
 export const EXIT_OK = 0;
@@ -184,6 +185,23 @@ export function directoryArgument(path: string, setting: string): string {
     );
   }
   return path;
+}
+
+/**
+ * Refuses a repository directory that is a file; a bucket is checked when
+ * it is opened.
+ *
+ * @param location What `repoLocation` returned.
+ * @param flag `--repo`'s value (else `MEMKEEP_REPO` gave it).
+ * @returns The location.
+ * @throws {UsageError} When a local repository path is a file.
+ */
+export function repoArgument(
+  location: string,
+  flag: string | undefined,
+): string {
+  if (!isRemote(location)) directoryArgument(location, settingOf(flag));
+  return location;
 }
 
 /**

@@ -1,13 +1,13 @@
 /**
- * Where the user says the repository is: `--repo` or `MEMKEEP_REPO`, a
- * directory path as typed (relative or absolute). Object storage
- * (`s3://bucket/prefix`) is named by the issue that brings it and refused
- * here in one line until then.
+ * Where the user says the repository is: `--repo` or `MEMKEEP_REPO`, either
+ * a directory path as typed (relative or absolute) or `s3://BUCKET/PREFIX`
+ * (see `s3.ts` for its settings).
  *
  * @module
  */
 
 import { UsageError } from "../errors.ts";
+import { parseS3Location, S3Storage } from "./s3.ts";
 import { LocalStorage, type RepoStorage } from "./storage.ts";
 
 /** The setting that names the repository when `--repo` is not given. */
@@ -19,34 +19,50 @@ export const REPO_ENV = "MEMKEEP_REPO";
  * @param flag `--repo`'s value.
  * @param env Reads `MEMKEEP_REPO`.
  * @returns The location, or `undefined` when neither is set.
- * @throws {UsageError} When it is empty or a URL this version cannot use.
+ * @throws {UsageError} When it is empty or a URL other than `s3://`.
  */
 export function repoLocation(
   flag: string | undefined,
   env: (name: string) => string | undefined,
 ): string | undefined {
-  const setting = flag === undefined ? REPO_ENV : "--repo";
+  const setting = settingOf(flag);
   const value = flag ?? env(REPO_ENV);
   if (value === undefined) return undefined;
   if (value.trim() === "") {
     throw new UsageError(setting, `Invalid ${setting}: it is empty`);
   }
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1];
-  if (scheme !== undefined) {
+  if (scheme !== undefined && scheme !== "s3") {
     throw new UsageError(
       setting,
-      `Invalid ${setting}: ${scheme}:// repositories are not supported by this version; give a directory`,
+      `Invalid ${setting}: ${scheme}:// repositories are not supported; give a directory or s3://BUCKET/PREFIX`,
     );
   }
   return value.replace(/(.)\/+$/, "$1");
+}
+
+/** The flag or variable a location came from. */
+export function settingOf(flag: string | undefined): string {
+  return flag === undefined ? REPO_ENV : "--repo";
+}
+
+/** Whether a location is in object storage. */
+export function isRemote(location: string): boolean {
+  return location.startsWith("s3://");
 }
 
 /**
  * The storage of a repository location.
  *
  * @param location What {@linkcode repoLocation} returned.
+ * @param env Reads the S3 settings, for an `s3://` location.
  * @returns Its storage.
+ * @throws {UsageError} When an S3 setting is missing or not valid.
  */
-export function openStorage(location: string): RepoStorage {
-  return new LocalStorage(location);
+export function openStorage(
+  location: string,
+  env: (name: string) => string | undefined = () => undefined,
+): RepoStorage {
+  if (!isRemote(location)) return new LocalStorage(location);
+  return new S3Storage(parseS3Location(location, env, "--repo"), env);
 }

@@ -9,15 +9,14 @@
  * @module
  */
 
-import { PruneError, RepoError } from "../errors.ts";
+import { RepoError } from "../errors.ts";
 import { snapshotPath } from "../repo/layout.ts";
 import { openStorage } from "../repo/location.ts";
 import { Repository } from "../repo/repository.ts";
 import { listSnapshots, type SnapshotFile } from "../repo/reader.ts";
 import { checkSnapshot } from "../repo/check.ts";
 import { collectGarbage, type Collection, neededBlobs } from "../repo/gc.ts";
-import { acquireLock } from "../util/lock.ts";
-import { errorMessage } from "../errors.ts";
+import { lockRepository } from "../repo/lock.ts";
 import { applyRetention, type RetentionDecision } from "./policy.ts";
 import type { PruneOptions } from "./prune.ts";
 
@@ -44,17 +43,15 @@ export interface RepoPruneOutcome {
  */
 export async function pruneRepo(
   location: string,
-  options: PruneOptions,
+  options: PruneOptions & {
+    readonly env?: ((name: string) => string | undefined) | undefined;
+  },
 ): Promise<RepoPruneOutcome> {
-  const storage = openStorage(location);
+  const storage = openStorage(location, options.env);
   // Opening first: a missing repository is named before the lock is made.
   await Repository.open(storage);
-  const lock = await acquireLock(location, "prune the repository", {
+  const lock = await lockRepository(storage, "prune", {
     waitMs: options.lockWaitMs,
-  }).catch((error) => {
-    throw error instanceof Error
-      ? new PruneError(errorMessage(error), { cause: error })
-      : error;
   });
   try {
     const repo = await Repository.open(storage);
@@ -96,7 +93,7 @@ export async function pruneRepo(
       bytesBefore,
     };
   } finally {
-    lock.release();
+    await lock.release();
   }
 }
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { makeCheckout, ownLines } from "../_checkout.ts";
 import { startWireDatabase } from "../_db.ts";
 import { backupsIn } from "../_helpers.ts";
+import { startS3 } from "../_s3.ts";
 
 /** The command printed exactly one line on stderr, an error. */
 function assertOneLineError(stderr: string, what: string): string {
@@ -154,6 +155,64 @@ Deno.test("backup --repo, snapshots, verify --repo and restore --repo work as a 
     );
 
     await t.step(
+      "a repository in a bucket (s3rver), through the launcher's grants",
+      async () => {
+        const s3 = await startS3();
+        try {
+          const repo = `s3://${s3.bucket}/nightly`;
+          const outputs: string[] = [];
+          const run = async (
+            args: string[],
+            extra: Record<string, string> = {},
+          ) => {
+            const result = await checkout.deno(["task", ...args], {
+              ...s3.env,
+              ...extra,
+            });
+            outputs.push(result.stdout, result.stderr);
+            assert.equal(result.code, 0, `${args.join(" ")}: ${result.stderr}`);
+            return result;
+          };
+          const first = await run(["backup", "--repo", repo]);
+          assert.match(first.stdout, /as snapshot memory_\d{8}_\d{6}/);
+          const list = JSON.parse(
+            (await run(["snapshots", "--json"], { MEMKEEP_REPO: repo })).stdout,
+          );
+          assert.equal(list.snapshots.length, 1);
+          assert.equal(list.snapshots[0].memory_count, 80);
+          const verify = await run(["verify", "--repo", repo, "--read-data"]);
+          assert.match(verify.stdout, /✓ 1 snapshot read in full/);
+          const dry = await run([
+            "restore",
+            "--repo",
+            repo,
+            "--snapshot",
+            "latest",
+            "--dry-run",
+          ]);
+          assert.match(dry.stdout, /Memories: +Restored: 0 +Skipped: 80/);
+          for (const text of outputs) {
+            assert.ok(
+              !text.includes(s3.env.AWS_SECRET_ACCESS_KEY!),
+              "the secret key is never printed",
+            );
+          }
+          const wrongKey = await checkout.deno(
+            ["task", "snapshots", "--repo", repo],
+            { ...s3.env, AWS_ACCESS_KEY_ID: "NOT-A-KEY" },
+          );
+          assert.equal(wrongKey.code, 1);
+          assert.match(
+            assertOneLineError(wrongKey.stderr, "a wrong key"),
+            /S3 refused to read config\.json in s3:\/\/memkeep-test\/nightly \(HTTP 403 InvalidAccessKeyId\)/,
+          );
+        } finally {
+          await s3.close();
+        }
+      },
+    );
+
+    await t.step(
       "bad input: one line naming the flag, exit 2 (usage) or 1",
       async () => {
         const cases: [string[], number, RegExp][] = [
@@ -162,7 +221,21 @@ Deno.test("backup --repo, snapshots, verify --repo and restore --repo work as a 
             2,
             /--output or --repo, not both/,
           ],
-          [["backup", "--repo", "s3://bucket/p"], 2, /Invalid --repo: s3:\/\//],
+          [
+            ["backup", "--repo", "gs://bucket/p"],
+            2,
+            /Invalid --repo: gs:\/\/ repositories are not supported/,
+          ],
+          [
+            ["snapshots", "--repo", "s3://No_Such"],
+            2,
+            /Invalid --repo: "s3:\/\/No_Such" does not name a bucket/,
+          ],
+          [
+            ["snapshots", "--repo", "s3://a-bucket/x"],
+            2,
+            /Missing AWS_ACCESS_KEY_ID/,
+          ],
           [
             ["restore", "--repo", "my-repo", "--dry-run"],
             2,
