@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./node_modules/.deno/@electric-sql+pglite@0.5.14/node_modules/@electric-sql/pglite,./node_modules/.deno/@electric-sql+pglite-pgvector@0.0.15/node_modules/@electric-sql/pglite-pgvector,./data/relationships.db,./data/pglite,./backups --allow-write=./data/pglite,./backups --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,PGPASSWORD,MEMKEEP_REPO,S3_ENDPOINT,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_SESSION_TOKEN --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
+#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./node_modules/.deno/@electric-sql+pglite@0.5.14/node_modules/@electric-sql/pglite,./node_modules/.deno/@electric-sql+pglite-pgvector@0.0.15/node_modules/@electric-sql/pglite-pgvector,./data/relationships.db,./data/pglite,./backups --allow-write=./data/pglite,./backups --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,PGPASSWORD,MEMKEEP_REPO,S3_ENDPOINT,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_SESSION_TOKEN,AGE_IDENTITY_FILE,AGE_PASSPHRASE,AGE_RECIPIENTS --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
 /**
  * `deno task backup [--output DIR | --repo REPO] [--no-verify] [--no-vectors]
  * [--user ID] [--table T] [--json]`
@@ -16,6 +16,7 @@ import { backup } from "../lib/backup/backup.ts";
 import { backupToRepo } from "../lib/backup/repo_backup.ts";
 import { repoLocation } from "../lib/repo/location.ts";
 import { UsageError } from "../lib/errors.ts";
+import { loadKeys, parseRecipients } from "../lib/format/encryption.ts";
 import { resolveConfig } from "../lib/store/config.ts";
 import * as log from "../lib/cli/log.ts";
 import {
@@ -34,8 +35,9 @@ verified directory DIR/memory_YYYYMMDD_HHMMSS (UTC).
 Options:
   --output DIR    backup directory (env BACKUP_DIR, default ./backups)
   --repo REPO     back up into the deduplicated repository REPO instead, a
-                  directory (env MEMKEEP_REPO; created when absent): only
-                  what it does not hold yet is written
+                  directory or s3://BUCKET/PREFIX (env MEMKEEP_REPO; created
+                  when absent, encrypted to AGE_RECIPIENTS when set then):
+                  only what it does not hold yet is written
   --table T       memory table (env MEMORY_TABLE, default memories)
   --user ID       only this user's memories (env MEMORY_USER_ID)
   --no-vectors    leave the embeddings out
@@ -131,10 +133,13 @@ async function backupIntoRepo(
   verify: boolean,
   json: boolean,
 ): Promise<number> {
+  const recipients = optionalEnv("AGE_RECIPIENTS")?.trim();
   const result = await backupToRepo({
     config,
     repo,
     env: optionalEnv,
+    recipients: recipients ? parseRecipients(recipients) : undefined,
+    keys: await loadKeys(optionalEnv),
     verify,
     onProgress: json ? undefined : log.progress,
     onWarning: log.warn,
@@ -152,7 +157,8 @@ async function backupIntoRepo(
       bytes_added: s.bytes_added,
       repository_bytes: result.repositoryBytes,
       duration_ms: s.metadata.duration_ms,
-      verified: result.check !== undefined,
+      verified: result.check !== undefined ||
+        result.filesChecked !== undefined,
     }));
   } else {
     log.info(
@@ -164,7 +170,11 @@ async function backupIntoRepo(
       `  added ${log.bytes(s.bytes_added)} (repository: ${
         log.bytes(result.repositoryBytes)
       }) in ${log.duration(s.metadata.duration_ms)}, ${
-        result.check ? "read back and checked" : "not read back (--no-verify)"
+        result.check
+          ? "read back and checked"
+          : result.filesChecked
+          ? "encrypted: its files read back and hashed (AGE_IDENTITY_FILE opens them)"
+          : "not read back (--no-verify)"
       }`,
     );
   }

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./node_modules/.deno/@electric-sql+pglite@0.5.14/node_modules/@electric-sql/pglite,./node_modules/.deno/@electric-sql+pglite-pgvector@0.0.15/node_modules/@electric-sql/pglite-pgvector,./data/relationships.db,./data/pglite,./exports/memory,./exports/.tmp-memory --allow-write=./data/pglite,./exports/memory,./exports/.tmp-memory --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,PGPASSWORD,MEMKEEP_REPO,S3_ENDPOINT,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_SESSION_TOKEN --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
+#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./node_modules/.deno/@electric-sql+pglite@0.5.14/node_modules/@electric-sql/pglite,./node_modules/.deno/@electric-sql+pglite-pgvector@0.0.15/node_modules/@electric-sql/pglite-pgvector,./data/relationships.db,./data/pglite,./exports/memory,./exports/.tmp-memory --allow-write=./data/pglite,./exports/memory,./exports/.tmp-memory --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,PGPASSWORD,MEMKEEP_REPO,S3_ENDPOINT,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_SESSION_TOKEN,AGE_IDENTITY_FILE,AGE_PASSPHRASE --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
 /**
  * `deno task export [--format json|csv|markdown] [--output DIR] [--verify]
  * [--no-vectors] [--user ID] [--table T] [--json]`
@@ -20,6 +20,7 @@ import { writeSnapshotBackup } from "../lib/backup/from_snapshot.ts";
 import { openStorage, repoLocation } from "../lib/repo/location.ts";
 import { Repository } from "../lib/repo/repository.ts";
 import { findSnapshot } from "../lib/repo/reader.ts";
+import { loadKeys } from "../lib/format/encryption.ts";
 
 const HELP = `Usage: deno task export [options]
        deno task export --repo REPO --snapshot NAME|latest [--output DIR]
@@ -155,7 +156,9 @@ async function exportSnapshot(
   if (output.trim() === "") {
     throw new UsageError("--output", "Invalid --output: it is empty");
   }
-  const opened = await Repository.open(openStorage(repo, optionalEnv));
+  const opened = await Repository.open(openStorage(repo, optionalEnv), {
+    keys: await loadKeys(optionalEnv),
+  });
   const file = await findSnapshot(opened, values.snapshot);
   const result = await writeSnapshotBackup(opened, file, output, {
     onProgress: json ? undefined : log.progress,

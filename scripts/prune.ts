@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./backups --allow-write=./backups --allow-env=BACKUP_DIR,MEMKEEP_REPO,S3_ENDPOINT,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_SESSION_TOKEN,GITHUB_TOKEN,GITHUB_REPOSITORY,GITHUB_API_URL
+#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./backups --allow-write=./backups --allow-env=BACKUP_DIR,MEMKEEP_REPO,S3_ENDPOINT,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_SESSION_TOKEN,AGE_IDENTITY_FILE,AGE_PASSPHRASE,GITHUB_TOKEN,GITHUB_REPOSITORY,GITHUB_API_URL
 /**
  * `deno task prune [--dir ./backups | --repo REPO | --artifacts]
  * [--keep-daily 7] [--keep-weekly 4] [--keep-monthly 0] [--dry-run] [--force]
@@ -21,6 +21,7 @@ import {
   type PruneOptions,
 } from "../lib/retention/prune.ts";
 import { pruneRepo } from "../lib/retention/repo_prune.ts";
+import { loadKeys } from "../lib/format/encryption.ts";
 import { repoLocation } from "../lib/repo/location.ts";
 import { UsageError } from "../lib/errors.ts";
 import {
@@ -145,6 +146,7 @@ export async function main(args: string[]): Promise<number> {
           dryRun,
           force: values.force ?? false,
           env: optionalEnv,
+          keys: await loadKeys(optionalEnv),
         },
         header,
         json,

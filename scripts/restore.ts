@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./node_modules/.deno/@electric-sql+pglite@0.5.14/node_modules/@electric-sql/pglite,./node_modules/.deno/@electric-sql+pglite-pgvector@0.0.15/node_modules/@electric-sql/pglite-pgvector,./data/pglite,./data --allow-write=./data/pglite,./data --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,PGPASSWORD,AGE_IDENTITY_FILE,AGE_PASSPHRASE,MEMKEEP_REPO,S3_ENDPOINT,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_SESSION_TOKEN --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
+#!/usr/bin/env -S deno run -q --no-prompt --allow-read=./node_modules/.deno/@electric-sql+pglite@0.5.14/node_modules/@electric-sql/pglite,./node_modules/.deno/@electric-sql+pglite-pgvector@0.0.15/node_modules/@electric-sql/pglite-pgvector,./data/pglite,./data --allow-write=./data/pglite,./data --allow-env=DATABASE_URL,MEMORY_TABLE,RELATIONSHIPS_DB,MEMORY_USER_ID,BACKUP_DIR,PGPASSWORD,MEMKEEP_REPO,S3_ENDPOINT,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_SESSION_TOKEN,AGE_IDENTITY_FILE,AGE_PASSPHRASE --ignore-env=PGAPPNAME,PGTARGETSESSIONATTRS
 /**
  * `deno task restore --source DIR|ZIP | --repo REPO --snapshot NAME|latest [--dry-run] [--force]
  * [--conflict-mode skip|update] [--table T] [--allow-missing-vectors] [--json]`
@@ -128,7 +128,9 @@ export async function main(args: string[]): Promise<number> {
       interrupted?.[Symbol.dispose]();
     };
     if (repo !== undefined) {
-      const opened = await Repository.open(openStorage(repo, optionalEnv));
+      const opened = await Repository.open(openStorage(repo, optionalEnv), {
+        keys: await loadKeys(optionalEnv),
+      });
       const file = await findSnapshot(opened, values.snapshot!);
       // Beside the repository, or for a bucket in the backup directory.
       scratch = `${

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --no-prompt --allow-env=MEMKEEP_REPO,S3_ENDPOINT,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_SESSION_TOKEN
+#!/usr/bin/env -S deno run -q --no-prompt --allow-env=MEMKEEP_REPO,S3_ENDPOINT,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_SESSION_TOKEN,AGE_IDENTITY_FILE,AGE_PASSPHRASE
 /**
  * `deno task snapshots --repo REPO [--json]`
  *
@@ -20,6 +20,7 @@ import {
 import { openStorage, repoLocation } from "../lib/repo/location.ts";
 import { Repository } from "../lib/repo/repository.ts";
 import { listSnapshots } from "../lib/repo/reader.ts";
+import { loadKeys } from "../lib/format/encryption.ts";
 
 const HELP = `Usage: deno task snapshots --repo REPO [--json]
 
@@ -50,7 +51,9 @@ export async function main(args: string[]): Promise<number> {
     }
     repoArgument(location, values.repo);
     const storage = openStorage(location, optionalEnv);
-    const repo = await Repository.open(storage);
+    const repo = await Repository.open(storage, {
+      keys: await loadKeys(optionalEnv),
+    });
     const snapshots = await listSnapshots(repo);
     const repositoryBytes = (await storage.list(".")).reduce(
       (n, f) => n + f.size,

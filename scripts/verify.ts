@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -q --no-prompt --allow-env=AGE_IDENTITY_FILE,AGE_PASSPHRASE,MEMKEEP_REPO,S3_ENDPOINT,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_SESSION_TOKEN
+#!/usr/bin/env -S deno run -q --no-prompt --allow-env=MEMKEEP_REPO,S3_ENDPOINT,AWS_REGION,AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_SESSION_TOKEN,AGE_IDENTITY_FILE,AGE_PASSPHRASE
 /**
  * `deno task verify DIR [--json]`, or `deno task verify --repo REPO
  * [--snapshot NAME|latest] [--read-data] [--json]`
@@ -17,7 +17,7 @@ import { UsageError } from "../lib/errors.ts";
 import { openStorage, repoLocation } from "../lib/repo/location.ts";
 import { Repository } from "../lib/repo/repository.ts";
 import { findSnapshot, listSnapshots } from "../lib/repo/reader.ts";
-import { checkSnapshot } from "../lib/repo/check.ts";
+import { checkFileNames, checkSnapshot } from "../lib/repo/check.ts";
 import {
   directoryArgument,
   EXIT_FAILURE,
@@ -123,7 +123,32 @@ async function verifyRepo(
   readData: boolean,
   json: boolean,
 ): Promise<number> {
-  const repo = await Repository.open(openStorage(location, optionalEnv));
+  const storage = openStorage(location, optionalEnv);
+  const keys = await loadKeys(optionalEnv);
+  const repo = await Repository.open(storage, {
+    keys,
+    structure: keys === undefined,
+  });
+  if (repo.sealer.encrypted && keys === undefined) {
+    // Without the key: every file against its name, and no more.
+    const files = await checkFileNames(storage);
+    if (json) {
+      log.info(JSON.stringify({
+        ok: true,
+        repo: location,
+        encrypted: true,
+        files_checked: files.files,
+        snapshots: null,
+      }));
+    } else {
+      log.info(
+        `✓ ${location} is encrypted: ${log.count(files.files)} files (${
+          log.bytes(files.bytes)
+        }) match their names; set AGE_IDENTITY_FILE (or AGE_PASSPHRASE) to check the snapshots inside`,
+      );
+    }
+    return EXIT_OK;
+  }
   const files = name === undefined
     ? await listSnapshots(repo)
     : [await findSnapshot(repo, name)];

@@ -25,8 +25,14 @@ import { lockRepository } from "../repo/lock.ts";
 import { Repository } from "../repo/repository.ts";
 import { listSnapshots } from "../repo/reader.ts";
 import { writeSnapshot } from "../repo/writer.ts";
-import { checkSnapshot, type RepoCheck } from "../repo/check.ts";
+import {
+  checkFileNames,
+  checkSnapshot,
+  type FileCheck,
+  type RepoCheck,
+} from "../repo/check.ts";
 import type { Snapshot } from "../repo/snapshot.ts";
+import type { Keys } from "../format/encryption.ts";
 
 /** What to back up and into which repository. */
 export interface RepoBackupOptions {
@@ -36,6 +42,10 @@ export interface RepoBackupOptions {
   readonly repo: string;
   /** Reads the S3 settings, for an `s3://` repository. */
   readonly env?: ((name: string) => string | undefined) | undefined;
+  /** Encrypt a new repository to these age public keys. */
+  readonly recipients?: readonly string[] | undefined;
+  /** Open an encrypted one (its index is read to skip what it holds). */
+  readonly keys?: Keys | undefined;
   /** Read back every blob the snapshot needs (default `true`). */
   readonly verify?: boolean;
   /** The clock, for tests. */
@@ -55,6 +65,11 @@ export interface RepoBackupResult {
   readonly repositoryBytes: number;
   /** The read-back check, unless it was skipped. */
   readonly check: RepoCheck | undefined;
+  /**
+   * For an encrypted repository backed up without its identity: every file
+   * re-read and hashed (opening them needs the identity).
+   */
+  readonly filesChecked?: FileCheck | undefined;
 }
 
 /**
@@ -98,7 +113,11 @@ export async function backupToRepo(
         `took over the lock of "${dir}" left by ${who}, which is no longer running`,
       );
     }
-    const repo = await Repository.open(storage, { create: true });
+    const repo = await Repository.open(storage, {
+      create: true,
+      recipients: options.recipients,
+      keys: options.keys,
+    });
     const taken = new Set(
       (await listSnapshots(repo)).map((s) => s.snapshot.name),
     );
@@ -144,9 +163,15 @@ export async function backupToRepo(
       await removeQuietly(copy);
     }
     let check: RepoCheck | undefined;
-    if (options.verify ?? true) {
+    let filesChecked: FileCheck | undefined;
+    if ((options.verify ?? true) && repo.sealer.encrypted && !options.keys) {
+      // Encrypted, and only public keys here: every file re-read and
+      // hashed against its name; opening them needs the identity.
+      progress({ what: "reading the files back" });
+      filesChecked = await checkFileNames(storage);
+    } else if (options.verify ?? true) {
       progress({ what: "reading the snapshot back" });
-      const reopened = await Repository.open(storage);
+      const reopened = await Repository.open(storage, { keys: options.keys });
       const file = (await listSnapshots(reopened)).find((s) =>
         s.id === written.id
       );
@@ -165,6 +190,7 @@ export async function backupToRepo(
       snapshot: written.snapshot,
       repositoryBytes,
       check,
+      filesChecked,
     };
   } finally {
     await lock.release();

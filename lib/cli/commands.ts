@@ -60,9 +60,13 @@ const GITHUB_ENV = [
   "GITHUB_REPOSITORY",
   "GITHUB_API_URL",
 ] as const;
+/** The keys that open an encrypted backup or repository. */
 const AGE_ENV = ["AGE_IDENTITY_FILE", "AGE_PASSPHRASE"] as const;
-/** Name the repository when `--repo` is not given, and reach a bucket. */
-const REPO_ENV = ["MEMKEEP_REPO", ...S3_ENV] as const;
+/**
+ * Name the repository when `--repo` is not given, reach a bucket, open an
+ * encrypted one.
+ */
+const REPO_ENV = ["MEMKEEP_REPO", ...S3_ENV, ...AGE_ENV] as const;
 
 /** Every command, by its task name. */
 export const COMMANDS = {
@@ -95,7 +99,7 @@ export const COMMANDS = {
     },
     positionals: 0,
     paths: ["output", "repo"],
-    env: [...STORE_ENV, ...REPO_ENV],
+    env: [...STORE_ENV, ...REPO_ENV, "AGE_RECIPIENTS"],
     ignoreEnv: PG_IGNORED,
     data: true,
   },
@@ -130,7 +134,7 @@ export const COMMANDS = {
     },
     positionals: 1,
     paths: [0, "repo"],
-    env: [...AGE_ENV, ...REPO_ENV],
+    env: [...REPO_ENV],
     data: true,
   },
   snapshots: {
@@ -157,7 +161,7 @@ export const COMMANDS = {
     },
     positionals: 0,
     paths: ["source", "repo"],
-    env: [...STORE_ENV, ...AGE_ENV, ...REPO_ENV],
+    env: [...STORE_ENV, ...REPO_ENV],
     ignoreEnv: PG_IGNORED,
     data: true,
   },

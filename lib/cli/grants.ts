@@ -259,9 +259,14 @@ function repoAccess(
   mode: "read" | "write",
   scratch?: string,
 ): Access {
-  if (!isRemote(repo)) return { [mode]: [repo] };
+  const keys = setting(env, "AGE_IDENTITY_FILE");
+  if (!isRemote(repo)) {
+    return mode === "read"
+      ? { read: [repo, keys] }
+      : { read: [keys], write: [repo] };
+  }
   const s3 = parseS3Location(repo, env, settingOf(flag));
-  return { net: [s3Host(s3)], write: scratch ? [scratch] : [] };
+  return { net: [s3Host(s3)], read: [keys], write: scratch ? [scratch] : [] };
 }
 
 /** The memory store: the database host, or the embedded store's files. */

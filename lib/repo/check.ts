@@ -10,7 +10,9 @@
  */
 
 import { RepoError } from "../errors.ts";
-import { packPath, PACKS } from "./layout.ts";
+import { INDEX, packPath, PACKS, SNAPSHOTS } from "./layout.ts";
+import { sha256Hex } from "./pack.ts";
+import type { RepoStorage } from "./storage.ts";
 import type { Repository } from "./repository.ts";
 import type { SnapshotFile } from "./reader.ts";
 import { decodeTree } from "./snapshot.ts";
@@ -123,4 +125,40 @@ export async function checkSnapshot(
     }
   }
   return { name: snapshot.name, memories, blobs, bytesRead };
+}
+
+/** What a check of an encrypted repository without its key found. */
+export interface FileCheck {
+  /** Files read and found to match their names. */
+  readonly files: number;
+  readonly bytes: number;
+}
+
+/**
+ * Checks every pack, index and snapshot file against its name (the SHA-256
+ * of its stored bytes): all a check can do without the key of an encrypted
+ * repository, and enough to find a damaged or truncated copy.
+ *
+ * @param storage The repository's files.
+ * @returns How many were checked.
+ * @throws {RepoError} At the first file that does not match.
+ */
+export async function checkFileNames(storage: RepoStorage): Promise<FileCheck> {
+  let files = 0;
+  let bytes = 0;
+  for (const folder of [PACKS, INDEX, SNAPSHOTS]) {
+    for (const file of await storage.list(folder)) {
+      const name = file.path.slice(file.path.lastIndexOf("/") + 1);
+      const content = await storage.read(file.path);
+      if (!content || sha256Hex(content) !== name) {
+        throw new RepoError(
+          storage.location,
+          `Damaged repository: "${storage.location}/${file.path}" does not match its name (SHA-256)`,
+        );
+      }
+      files++;
+      bytes += content.length;
+    }
+  }
+  return { files, bytes };
 }

@@ -12,7 +12,6 @@ import type { RawRecord } from "../format/records.ts";
 import { firstIssue } from "../format/records.ts";
 import { RepoError } from "../errors.ts";
 import { SHA256_HEX, snapshotPath, SNAPSHOTS } from "./layout.ts";
-import { sha256Hex } from "./pack.ts";
 import type { Repository } from "./repository.ts";
 import {
   decodeTree,
@@ -57,13 +56,7 @@ async function readSnapshot(
   id: string,
 ): Promise<SnapshotFile> {
   const where = `${repo.storage.location}/${snapshotPath(id)}`;
-  const bytes = await repo.storage.read(snapshotPath(id));
-  if (!bytes || sha256Hex(bytes) !== id) {
-    throw new RepoError(
-      repo.storage.location,
-      `Damaged repository: snapshot file "${where}" does not match its name (SHA-256)`,
-    );
-  }
+  const bytes = await repo.readFile(snapshotPath(id), "snapshot file");
   let parsed: unknown;
   try {
     parsed = JSON.parse(new TextDecoder().decode(bytes));

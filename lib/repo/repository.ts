@@ -9,7 +9,9 @@
  */
 
 import zlib from "node:zlib";
-import { RepoError } from "../errors.ts";
+import { RepoError, UsageError } from "../errors.ts";
+import type { Keys } from "../format/encryption.ts";
+import { ageSealer, PLAIN, type Sealer } from "./seal.ts";
 import {
   type BlobEntry,
   type BlobType,
@@ -61,9 +63,13 @@ export class Repository {
   #written: IndexFile["packs"] = [];
   #totals: WriteTotals = { bytes: 0, blobs: 0, packs: [] };
 
+  /** The last pack read whole (an encrypted pack cannot be read by range). */
+  #cached: { id: string; bytes: Uint8Array } | undefined;
+
   private constructor(
     readonly storage: RepoStorage,
     readonly config: RepoConfig,
+    readonly sealer: Sealer,
   ) {}
 
   /**
@@ -71,14 +77,24 @@ export class Repository {
    * none.
    *
    * @param storage Where it is.
-   * @param options `create`: make a new one when the location is empty.
+   * @param options `create`: make a new one when the location is empty,
+   * encrypted to `recipients` when given; `keys` open an encrypted one;
+   * `structure`: an encrypted one without a key is opened without its
+   * index (for a check of its files' names).
    * @returns The repository, its index loaded.
    * @throws {RepoError} When there is none (and `create` is not set), or
    * its config is not a memkeep repository of a version this one reads.
+   * @throws {UsageError} When it is encrypted and no key is given, or
+   * `recipients` are given for a repository created without them.
    */
   static async open(
     storage: RepoStorage,
-    options: { create?: boolean } = {},
+    options: {
+      create?: boolean;
+      recipients?: readonly string[] | undefined;
+      keys?: Keys | undefined;
+      structure?: boolean;
+    } = {},
   ): Promise<Repository> {
     const where = storage.location;
     let bytes = await storage.read(CONFIG_FILE);
@@ -94,6 +110,9 @@ export class Repository {
         repository_version: REPOSITORY_VERSION,
         id: sha256Hex(crypto.getRandomValues(new Uint8Array(32))).slice(0, 32),
         created_at: new Date().toISOString(),
+        ...(options.recipients?.length
+          ? { recipients: [...options.recipients] }
+          : {}),
       };
       bytes = new TextEncoder().encode(JSON.stringify(config, null, 2) + "\n");
       await storage.write(CONFIG_FILE, bytes, true).catch(async (error) => {
@@ -126,8 +145,20 @@ export class Repository {
         `"${where}/${CONFIG_FILE}" is not a memkeep repository config`,
       );
     }
-    const repo = new Repository(storage, config.data);
-    await repo.#loadIndex();
+    const recipients = config.data.recipients;
+    if (options.recipients?.length && !recipients) {
+      throw new UsageError(
+        "AGE_RECIPIENTS",
+        `Invalid AGE_RECIPIENTS: repository ${where} was created without encryption, and stays so; back up into a new repository to encrypt`,
+      );
+    }
+    const sealer = recipients
+      ? ageSealer(recipients, options.keys, where)
+      : PLAIN;
+    const repo = new Repository(storage, config.data, sealer);
+    if (!(options.structure && recipients && !options.keys)) {
+      await repo.#loadIndex();
+    }
     return repo;
   }
 
@@ -142,16 +173,49 @@ export class Repository {
     }
   }
 
-  async #readIndex(path: string): Promise<IndexFile> {
+  /**
+   * A file named by the SHA-256 of its stored bytes, checked and opened.
+   *
+   * @param path Its path.
+   * @param what What it is, for messages (`index file`).
+   * @returns Its content.
+   * @throws {RepoError} When it is missing or does not match its name.
+   */
+  async readFile(path: string, what: string): Promise<Uint8Array> {
     const where = `${this.storage.location}/${path}`;
     const bytes = await this.storage.read(path);
     const name = path.slice(path.lastIndexOf("/") + 1);
     if (!bytes || sha256Hex(bytes) !== name) {
       throw new RepoError(
         this.storage.location,
-        `Damaged repository: index file "${where}" does not match its name (SHA-256)`,
+        `Damaged repository: ${what} "${where}" ${
+          bytes ? "does not match its name (SHA-256)" : "is missing"
+        }`,
       );
     }
+    return await this.sealer.open(bytes, where);
+  }
+
+  /**
+   * Stores a file under the SHA-256 of its stored (sealed) bytes.
+   *
+   * @param name The path for an id, e.g. {@linkcode indexPath}.
+   * @param bytes Its content.
+   * @returns Its id and stored size.
+   */
+  async writeFile(
+    name: (id: string) => string,
+    bytes: Uint8Array,
+  ): Promise<{ id: string; size: number }> {
+    const sealed = await this.sealer.seal(bytes);
+    const id = sha256Hex(sealed);
+    await this.storage.write(name(id), sealed);
+    return { id, size: sealed.length };
+  }
+
+  async #readIndex(path: string): Promise<IndexFile> {
+    const where = `${this.storage.location}/${path}`;
+    const bytes = await this.readFile(path, "index file");
     let parsed: unknown;
     try {
       parsed = JSON.parse(new TextDecoder().decode(inflate(bytes)));
@@ -191,8 +255,8 @@ export class Repository {
     const bytes = deflate(
       new TextEncoder().encode(JSON.stringify({ packs } satisfies IndexFile)),
     );
-    const path = indexPath(sha256Hex(bytes));
-    await this.storage.write(path, bytes);
+    const { id, size } = await this.writeFile(indexPath, bytes);
+    const path = indexPath(id);
     for (const file of old) {
       if (file.path !== path) await this.storage.remove(file.path);
     }
@@ -202,7 +266,7 @@ export class Repository {
         this.#blobs.set(blob.id, { ...blob, pack: pack.id });
       }
     }
-    return bytes.length;
+    return size;
   }
 
   /**
@@ -225,12 +289,11 @@ export class Repository {
   async #flushPack(): Promise<void> {
     if (this.#pack.count === 0) return;
     const { bytes, blobs } = this.#pack.finish();
-    const id = sha256Hex(bytes);
-    await this.storage.write(packPath(id), bytes);
-    this.#written.push({ id, size: bytes.length, blobs });
-    this.#totals.bytes += bytes.length;
+    const { id, size } = await this.writeFile(packPath, bytes);
+    this.#written.push({ id, size, blobs });
+    this.#totals.bytes += size;
     this.#totals.blobs += blobs.length;
-    this.#totals.packs.push({ id, size: bytes.length, blobs });
+    this.#totals.packs.push({ id, size, blobs });
   }
 
   /**
@@ -244,8 +307,7 @@ export class Repository {
     if (this.#written.length > 0) {
       const index: IndexFile = { packs: this.#written };
       const bytes = deflate(new TextEncoder().encode(JSON.stringify(index)));
-      await this.storage.write(indexPath(sha256Hex(bytes)), bytes);
-      this.#totals.bytes += bytes.length;
+      this.#totals.bytes += (await this.writeFile(indexPath, bytes)).size;
       for (const pack of this.#written) {
         for (const blob of pack.blobs) {
           this.#blobs.set(blob.id, { ...blob, pack: pack.id });
@@ -278,11 +340,32 @@ export class Repository {
       );
     }
     const path = packPath(place.pack);
-    const compressed = await this.storage.readRange(
-      path,
-      place.offset,
-      place.length,
+    const where = `${this.storage.location}/${path}`;
+    if (!this.sealer.encrypted) {
+      const compressed = await this.storage.readRange(
+        path,
+        place.offset,
+        place.length,
+      );
+      return openBlob(place, compressed, where);
+    }
+    if (this.#cached?.id !== place.pack) {
+      this.#cached = {
+        id: place.pack,
+        bytes: await this.readFile(path, "pack"),
+      };
+    }
+    const bytes = this.#cached.bytes;
+    if (place.offset + place.length > bytes.length) {
+      throw new RepoError(
+        this.storage.location,
+        `Damaged repository: pack "${where}" is shorter than its index says`,
+      );
+    }
+    return openBlob(
+      place,
+      bytes.subarray(place.offset, place.offset + place.length),
+      where,
     );
-    return openBlob(place, compressed, `${this.storage.location}/${path}`);
   }
 }

@@ -20,7 +20,6 @@ import { RELATIONSHIPS_COPY_FILE } from "../format/layout.ts";
 import { BackupMetadataSchema, firstIssue } from "../format/records.ts";
 import { RepoError } from "../errors.ts";
 import { snapshotPath } from "./layout.ts";
-import { sha256Hex } from "./pack.ts";
 import type { Repository } from "./repository.ts";
 import {
   encodeTree,
@@ -103,8 +102,7 @@ export async function writeSnapshot(
   const bytes = new TextEncoder().encode(
     JSON.stringify(snapshot, null, 1) + "\n",
   );
-  const id = sha256Hex(bytes);
-  await repo.storage.write(snapshotPath(id), bytes);
+  const { id } = await repo.writeFile(snapshotPath, bytes);
   return { id, snapshot, memories };
 }
 

@@ -49,12 +49,12 @@ export async function pruneRepo(
 ): Promise<RepoPruneOutcome> {
   const storage = openStorage(location, options.env);
   // Opening first: a missing repository is named before the lock is made.
-  await Repository.open(storage);
+  await Repository.open(storage, { keys: options.keys });
   const lock = await lockRepository(storage, "prune", {
     waitMs: options.lockWaitMs,
   });
   try {
-    const repo = await Repository.open(storage);
+    const repo = await Repository.open(storage, { keys: options.keys });
     const bytesBefore = (await storage.list(".")).reduce(
       (n, f) => n + f.size,
       0,

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { backup } from "../../lib/backup/backup.ts";
 import { backupToRepo } from "../../lib/backup/repo_backup.ts";
-import { BackupError, RepoError } from "../../lib/errors.ts";
+import { BackupError, RepoError, UsageError } from "../../lib/errors.ts";
+import { generateIdentity, identityToRecipient } from "age-encryption";
 import { writeSnapshotBackup } from "../../lib/backup/from_snapshot.ts";
 import { verifyBackup } from "../../lib/verify/verify.ts";
 import { rawRecordLine } from "../../lib/format/records.ts";
@@ -14,7 +15,7 @@ import {
   snapshotMemories,
   writeRelationshipsFile,
 } from "../../lib/repo/reader.ts";
-import { checkSnapshot } from "../../lib/repo/check.ts";
+import { checkFileNames, checkSnapshot } from "../../lib/repo/check.ts";
 import { openEmbeddedStore, seedMemories, WIRE_LEG } from "../_db.ts";
 import {
   assertRejectsWith,
@@ -167,6 +168,90 @@ Deno.test(
         () => writeSnapshotBackup(repo, file, `${dir}/out`),
         BackupError,
         /^Cannot write ".*\/out\/memory_\d{8}_\d{6}": it already exists$/,
+      );
+    });
+  },
+);
+
+Deno.test(
+  "an encrypted repository (AGE_RECIPIENTS): every pack, index and snapshot is an age file; a key reads it back exactly; without one only the files' names can be checked",
+  { ignore: WIRE_LEG },
+  async () => {
+    await withTempDir(async (dir) => {
+      const config = await demoStore(dir);
+      const plain = await backup({ config });
+      const identity = await generateIdentity();
+      const recipient = await identityToRecipient(identity);
+      const keys = { identities: [identity], passphrase: undefined };
+      const repoDir = `${dir}/repo`;
+      const first = await backupToRepo({
+        config,
+        repo: repoDir,
+        recipients: [recipient],
+        keys,
+      });
+      assert.equal(first.check?.memories, 403);
+      const storage = new LocalStorage(repoDir);
+      for (const folder of ["packs", "index", "snapshots"]) {
+        const files = await storage.list(folder);
+        assert.ok(files.length > 0, folder);
+        for (const file of files) {
+          const head = new TextDecoder().decode(
+            (await storage.read(file.path))!.subarray(0, 22),
+          );
+          assert.equal(head, "age-encryption.org/v1\n", file.path);
+        }
+      }
+      // A second backup needs the key to skip what the repository holds.
+      await assertRejectsWith(
+        () => backupToRepo({ config, repo: repoDir }),
+        UsageError,
+        /^Repository .*\/repo is encrypted: set AGE_IDENTITY_FILE \(or AGE_PASSPHRASE\) to read it$/,
+      );
+      const second = await backupToRepo({ config, repo: repoDir, keys });
+      assert.equal(second.snapshot.bytes_added, 0);
+
+      const repo = await Repository.open(storage, { keys });
+      const file = await findSnapshot(repo, "latest");
+      const out = await writeSnapshotBackup(repo, file, `${dir}/out`);
+      assert.deepEqual(
+        (await memoryRecords(out.path)).map(rawRecordLine),
+        (await memoryRecords(plain.path)).map(rawRecordLine),
+      );
+
+      const other = await generateIdentity();
+      await assertRejectsWith(
+        () =>
+          Repository.open(storage, {
+            keys: { identities: [other], passphrase: undefined },
+          }),
+        RepoError,
+        /^Cannot decrypt ".*\/repo\/index\/[0-9a-f]{64}": none of the keys given opens it \(AGE_IDENTITY_FILE, AGE_PASSPHRASE\)$/,
+      );
+      const locked = await Repository.open(storage, { structure: true });
+      assert.equal(locked.sealer.encrypted, true);
+      const names = await checkFileNames(storage);
+      assert.ok(names.files >= 3);
+      const [pack] = await storage.list("packs");
+      const bytes = (await storage.read(pack!.path))!;
+      bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 1;
+      await Deno.writeFile(`${repoDir}/${pack!.path}`, bytes);
+      await assertRejectsWith(
+        () => checkFileNames(storage),
+        RepoError,
+        /^Damaged repository: ".*\/packs\/.*" does not match its name \(SHA-256\)$/,
+      );
+      await assertRejectsWith(
+        async () => {
+          await backupToRepo({ config, repo: `${dir}/plain` });
+          await backupToRepo({
+            config,
+            repo: `${dir}/plain`,
+            recipients: [recipient],
+          });
+        },
+        UsageError,
+        /^Invalid AGE_RECIPIENTS: repository .*\/plain was created without encryption, and stays so; back up into a new repository to encrypt$/,
       );
     });
   },

@@ -3,6 +3,7 @@ import { makeCheckout, ownLines } from "../_checkout.ts";
 import { startWireDatabase } from "../_db.ts";
 import { backupsIn } from "../_helpers.ts";
 import { startS3 } from "../_s3.ts";
+import { generateIdentity, identityToRecipient } from "age-encryption";
 
 /** The command printed exactly one line on stderr, an error. */
 function assertOneLineError(stderr: string, what: string): string {
@@ -209,6 +210,54 @@ Deno.test("backup --repo, snapshots, verify --repo and restore --repo work as a 
         } finally {
           await s3.close();
         }
+      },
+    );
+
+    await t.step(
+      "an encrypted repository: AGE_RECIPIENTS to create it, AGE_IDENTITY_FILE to read it",
+      async () => {
+        const identity = await generateIdentity();
+        const keyFile = `${outside}/key.txt`;
+        await Deno.writeTextFile(keyFile, `${identity}\n`);
+        const recipients = {
+          AGE_RECIPIENTS: await identityToRecipient(identity),
+        };
+        const made = await checkout.deno(
+          ["task", "backup", "--repo", `${outside}/sealed`],
+          recipients,
+        );
+        assert.equal(made.code, 0, made.stderr);
+        const locked = await checkout.deno([
+          "task",
+          "verify",
+          "--repo",
+          `${outside}/sealed`,
+        ]);
+        assert.equal(locked.code, 0, locked.stderr);
+        assert.match(
+          locked.stdout,
+          /is encrypted: \d+ files \(.*\) match their names; set AGE_IDENTITY_FILE/,
+        );
+        const refused = await checkout.deno([
+          "task",
+          "snapshots",
+          "--repo",
+          `${outside}/sealed`,
+        ]);
+        assert.equal(refused.code, 2);
+        assert.match(
+          assertOneLineError(refused.stderr, "snapshots without a key"),
+          /is encrypted: set AGE_IDENTITY_FILE \(or AGE_PASSPHRASE\) to read it$/,
+        );
+        const full = await checkout.deno(
+          ["task", "verify", "--repo", `${outside}/sealed`, "--read-data"],
+          { AGE_IDENTITY_FILE: keyFile },
+        );
+        assert.equal(full.code, 0, full.stderr);
+        assert.match(full.stdout, /✓ 1 snapshot read in full/);
+        assert.ok(
+          !full.stdout.includes(identity) && !full.stderr.includes(identity),
+        );
       },
     );
 
