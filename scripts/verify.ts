@@ -17,7 +17,11 @@ import { UsageError } from "../lib/errors.ts";
 import { openStorage, repoLocation } from "../lib/repo/location.ts";
 import { Repository } from "../lib/repo/repository.ts";
 import { findSnapshot, listSnapshots } from "../lib/repo/reader.ts";
-import { checkFileNames, checkSnapshot } from "../lib/repo/check.ts";
+import {
+  checkFileNames,
+  checkSnapshot,
+  samplePacks,
+} from "../lib/repo/check.ts";
 import {
   directoryArgument,
   EXIT_FAILURE,
@@ -29,7 +33,8 @@ import {
 } from "../lib/cli/run.ts";
 
 const HELP = `Usage: deno task verify DIR [--json]
-       deno task verify --repo REPO [--snapshot NAME|latest] [--read-data] [--json]
+       deno task verify --repo REPO [--snapshot NAME|latest]
+                        [--read-data | --read-data-subset P%] [--json]
 
 Verifies the backup in DIR: every file's SHA-256, the required files, the
 metadata and every record, counts, unique ids, embedding lengths, and the
@@ -42,6 +47,8 @@ Options:
   --repo REPO        check a repository (env MEMKEEP_REPO) instead of DIR
   --snapshot NAME    only this snapshot (or latest)
   --read-data        read and hash every blob too (slower: reads it all)
+  --read-data-subset P%
+                     read and hash the blobs of a random P% of the packs
   --json             print the report as JSON
   -h, --help         show this help
 
@@ -75,11 +82,13 @@ export async function main(args: string[]): Promise<number> {
         return await verifyRepo(
           repo,
           values.snapshot,
-          values["read-data"] ?? false,
+          readDataOf(values["read-data"], values["read-data-subset"]),
           json,
         );
       }
-      for (const flag of ["snapshot", "read-data"] as const) {
+      for (
+        const flag of ["snapshot", "read-data", "read-data-subset"] as const
+      ) {
         if (values[flag] !== undefined) {
           throw new UsageError(
             `--${flag}`,
@@ -117,10 +126,33 @@ export async function main(args: string[]): Promise<number> {
   );
 }
 
+/** `--read-data` (all), `--read-data-subset P%` (a share), or neither. */
+function readDataOf(
+  all: boolean | undefined,
+  subset: string | undefined,
+): boolean | number {
+  if (subset === undefined) return all ?? false;
+  if (all) {
+    throw new UsageError(
+      "--read-data-subset",
+      "Invalid --read-data-subset: give it or --read-data, not both",
+    );
+  }
+  const match = /^(\d+(?:\.\d+)?)%$/.exec(subset.trim());
+  const percent = match ? Number(match[1]) : NaN;
+  if (!(percent > 0 && percent <= 100)) {
+    throw new UsageError(
+      "--read-data-subset",
+      `Invalid --read-data-subset "${subset}": must be a share of the packs such as 10%`,
+    );
+  }
+  return percent;
+}
+
 async function verifyRepo(
   location: string,
   name: string | undefined,
-  readData: boolean,
+  readDataFlag: boolean | number,
   json: boolean,
 ): Promise<number> {
   const storage = openStorage(location, optionalEnv);
@@ -153,6 +185,9 @@ async function verifyRepo(
     ? await listSnapshots(repo)
     : [await findSnapshot(repo, name)];
   if (!json) log.info(`Checking ${location}`);
+  const readData = typeof readDataFlag === "number"
+    ? samplePacks(repo, readDataFlag)
+    : readDataFlag;
   const checks = [];
   for (const file of files) {
     if (!json) log.progress({ what: `snapshot ${file.snapshot.name}` });
@@ -164,8 +199,10 @@ async function verifyRepo(
         `  ✓ ${check.name}: ${log.count(check.memories)} memories, ${
           log.count(check.blobs)
         } blobs ${
-          readData
+          readData === true
             ? `read and hashed (${log.bytes(check.bytesRead)})`
+            : readData
+            ? `present, ${log.bytes(check.bytesRead)} of them read and hashed`
             : "present"
         }`,
       );
@@ -175,7 +212,9 @@ async function verifyRepo(
     log.info(JSON.stringify({
       ok: true,
       repo: location,
-      read_data: readData,
+      read_data: typeof readDataFlag === "number"
+        ? `${readDataFlag}%`
+        : readDataFlag,
       snapshots: checks.map((c) => ({
         name: c.name,
         memories: c.memories,
@@ -186,8 +225,10 @@ async function verifyRepo(
   } else {
     log.info(
       `✓ ${files.length} snapshot${files.length === 1 ? "" : "s"} ${
-        readData
+        readData === true
           ? "read in full"
+          : readData
+          ? `complete, the blobs of ${readData.size} pack(s) (${readDataFlag}%) read`
           : "complete (add --read-data to read every blob)"
       }`,
     );

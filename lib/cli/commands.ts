@@ -129,6 +129,7 @@ export const COMMANDS = {
       repo: string,
       snapshot: string,
       "read-data": boolean,
+      "read-data-subset": string,
       json,
       help,
     },

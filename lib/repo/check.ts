@@ -35,14 +35,15 @@ export interface RepoCheck {
  *
  * @param repo The repository.
  * @param file The snapshot.
- * @param readData Read and hash every blob it needs.
+ * @param readData Read and hash every blob it needs (`true`), or those in
+ * some packs only (`--read-data-subset`).
  * @returns What was checked.
  * @throws {RepoError} At the first problem, naming it.
  */
 export async function checkSnapshot(
   repo: Repository,
   file: SnapshotFile,
-  readData: boolean,
+  readData: boolean | ReadonlySet<string>,
 ): Promise<RepoCheck> {
   const { snapshot } = file;
   const where = repo.storage.location;
@@ -68,6 +69,8 @@ export async function checkSnapshot(
     }
     return place!;
   };
+  const reads = (pack: string) =>
+    readData === true || (readData !== false && readData.has(pack));
   let blobs = 0;
   let bytesRead = 0;
   let memories = 0;
@@ -83,7 +86,7 @@ export async function checkSnapshot(
       memories++;
       const record = need(entry.record, "record");
       blobs++;
-      if (readData) {
+      if (reads(record.pack)) {
         await repo.read(entry.record);
         bytesRead += record.length;
       }
@@ -97,7 +100,7 @@ export async function checkSnapshot(
             } dimensions; its table has ${dims}`,
           );
         }
-        if (readData) {
+        if (reads(vector.pack)) {
           await repo.read(entry.vector);
           bytesRead += vector.length;
         }
@@ -115,12 +118,12 @@ export async function checkSnapshot(
     for (const chunk of copy.chunks) {
       const place = need(chunk, "a relationship chunk");
       blobs++;
-      if (readData) {
+      if (reads(place.pack)) {
         whole.update(await repo.read(chunk));
         bytesRead += place.length;
       }
     }
-    if (readData && whole.digest("hex") !== copy.sha256) {
+    if (readData === true && whole.digest("hex") !== copy.sha256) {
       fail("has a relationship copy that does not match its SHA-256");
     }
   }
@@ -161,4 +164,25 @@ export async function checkFileNames(storage: RepoStorage): Promise<FileCheck> {
     }
   }
   return { files, bytes };
+}
+
+/**
+ * A random share of the packs, for `--read-data-subset P%` (at least one
+ * when there are any): repeated checks read every pack in time.
+ *
+ * @param repo The repository.
+ * @param percent The share, 0 < percent ≤ 100.
+ * @returns The pack ids.
+ */
+export function samplePacks(
+  repo: Repository,
+  percent: number,
+): Set<string> {
+  const packs = [...new Set([...repo.blobs()].map((b) => b.pack))];
+  const want = Math.max(1, Math.ceil(packs.length * percent / 100));
+  for (let i = packs.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [packs[i], packs[j]] = [packs[j]!, packs[i]!];
+  }
+  return new Set(packs.slice(0, want));
 }

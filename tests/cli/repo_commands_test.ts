@@ -97,6 +97,22 @@ Deno.test("backup --repo, snapshots, verify --repo and restore --repo work as a 
           verify.stdout,
           /✓ memory_\d{8}_\d{6}: 80 memories, \d+ blobs read and hashed/,
         );
+        const sample = await checkout.deno([
+          "task",
+          "verify",
+          "--repo",
+          `${outside}/repo`,
+          "--read-data-subset",
+          "10%",
+          "--json",
+        ]);
+        assert.equal(sample.code, 0, sample.stderr);
+        const report = JSON.parse(sample.stdout);
+        assert.equal(report.read_data, "10%");
+        assert.ok(
+          report.snapshots[0].bytes_read > 0,
+          "at least one pack is read",
+        );
       },
     );
 
@@ -329,6 +345,11 @@ Deno.test("backup --repo, snapshots, verify --repo and restore --repo work as a 
           ],
           [["verify", "./backups", "--repo", "my-repo"], 2, /not both/],
           [["verify", "./backups", "--read-data"], 2, /Invalid --read-data/],
+          [
+            ["verify", "--repo", "my-repo", "--read-data-subset", "150%"],
+            2,
+            /Invalid --read-data-subset "150%": must be a share of the packs such as 10%/,
+          ],
         ];
         for (const [args, code, message] of cases) {
           const run = await checkout.deno(["task", ...args]);
