@@ -17,6 +17,7 @@
 /** Every test file that talks to a server on the wire, but the heavy two. */
 export const WIRE_TEST_FILES = [
   "tests/backup/backup_test.ts",
+  "tests/backup/repo_backup_test.ts",
   "tests/bench_test.ts",
   "tests/backup/concurrency_test.ts",
   "tests/cli/permissions_test.ts",

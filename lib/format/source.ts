@@ -22,6 +22,20 @@ export interface MemoryOrder {
   readonly includeVectors?: boolean;
 }
 
+/**
+ * A memory with its vector as float32 bytes (little-endian), as a
+ * repository stores it: read in pgvector's binary form where the server
+ * offers it, so that no vector is printed as text and parsed back.
+ */
+export interface Float32Memory {
+  /** Every field but the vector (a NULL vector stays: `"embedding": null`). */
+  readonly record: RawRecord;
+  /** The vector's bytes, when it is not NULL. */
+  readonly vector: Uint8Array | undefined;
+  /** Where `embedding` goes among the fields (255 when it stays in `record`). */
+  readonly position: number;
+}
+
 /** What a format writer gets. */
 export interface RecordSource {
   /** The metadata, but for the duration (known only at the end). */
@@ -32,6 +46,11 @@ export interface RecordSource {
    * @param options Grouping and vectors.
    */
   memories(options?: MemoryOrder): AsyncIterable<RawRecord>;
+  /**
+   * The memories with float32 vectors, where the store reads them so (a
+   * real server's binary COPY); absent elsewhere.
+   */
+  float32Memories?(): AsyncIterable<Float32Memory> | undefined;
   /** The copy of the relationship store, when there is one. */
   readonly relationshipsFile: string | undefined;
   /** The rows of `relationships` in the copy. */

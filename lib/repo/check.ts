@@ -40,7 +40,15 @@ export interface RepoCheck {
  * @returns What was checked.
  * @throws {RepoError} At the first problem, naming it.
  */
-export async function checkSnapshot(
+export function checkSnapshot(
+  repo: Repository,
+  file: SnapshotFile,
+  readData: boolean | ReadonlySet<string>,
+): Promise<RepoCheck> {
+  return repo.reading(() => check(repo, file, readData));
+}
+
+async function check(
   repo: Repository,
   file: SnapshotFile,
   readData: boolean | ReadonlySet<string>,

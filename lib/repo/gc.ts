@@ -44,7 +44,14 @@ export interface Collection {
  * @param snapshots The snapshots kept.
  * @returns The blob ids.
  */
-export async function neededBlobs(
+export function neededBlobs(
+  repo: Repository,
+  snapshots: readonly Snapshot[],
+): Promise<Set<string>> {
+  return repo.reading(() => mark(repo, snapshots));
+}
+
+async function mark(
   repo: Repository,
   snapshots: readonly Snapshot[],
 ): Promise<Set<string>> {
@@ -82,7 +89,15 @@ export async function neededBlobs(
  * @param dryRun Count, change nothing.
  * @returns What it freed.
  */
-export async function collectGarbage(
+export function collectGarbage(
+  repo: Repository,
+  needed: Set<string>,
+  dryRun: boolean,
+): Promise<Collection> {
+  return repo.reading(() => sweep(repo, needed, dryRun));
+}
+
+async function sweep(
   repo: Repository,
   needed: Set<string>,
   dryRun: boolean,

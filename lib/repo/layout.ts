@@ -4,7 +4,7 @@
  * | path | what it holds |
  * |---|---|
  * | `config.json` | `{"tool": "memkeep", "repository_version": 1, "id", "created_at"}` |
- * | `packs/<2 hex>/<sha256>` | blobs, each compressed with zstd, then the pack's own list of them |
+ * | `packs/<2 hex>/<sha256>` | blobs, each compressed with zstd (but vectors), then the pack's own list of them |
  * | `index/<sha256>` | which pack holds each blob, at which offset (one file per backup) |
  * | `snapshots/<sha256>` | one backup: its name, metadata, counts and the tree blobs that list its memories |
  * | `locks/<random>` | who is writing (backup) or deleting (prune), and since when |

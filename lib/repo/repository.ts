@@ -63,7 +63,10 @@ export class Repository {
   #written: IndexFile["packs"] = [];
   #totals: WriteTotals = { bytes: 0, blobs: 0, packs: [] };
 
-  /** The last pack read whole (an encrypted pack cannot be read by range). */
+  /**
+   * The last pack read whole (an encrypted pack cannot be read by range,
+   * and in a bucket each range would be a request).
+   */
   #cached: { id: string; bytes: Uint8Array } | undefined;
 
   private constructor(
@@ -322,6 +325,21 @@ export class Repository {
   }
 
   /**
+   * Runs a read of many blobs, then lets go of the files it kept open.
+   *
+   * @param fn The reads.
+   * @returns What `fn` returns.
+   */
+  async reading<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } finally {
+      this.storage.close?.();
+      this.#cached = undefined;
+    }
+  }
+
+  /**
    * A blob's content, checked against its id.
    *
    * @param id The blob.
@@ -341,7 +359,7 @@ export class Repository {
     }
     const path = packPath(place.pack);
     const where = `${this.storage.location}/${path}`;
-    if (!this.sealer.encrypted) {
+    if (!this.sealer.encrypted && this.storage.cheapRanges) {
       const compressed = await this.storage.readRange(
         path,
         place.offset,

@@ -114,6 +114,7 @@ export function s3Host(s3: S3Location): string {
 /** A repository in a bucket. */
 export class S3Storage implements RepoStorage {
   readonly location: string;
+  readonly cheapRanges = false;
   readonly #accessKey: string;
   readonly #secretKey: string;
   readonly #sessionToken: string | undefined;

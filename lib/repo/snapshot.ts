@@ -13,11 +13,8 @@
 
 import { z } from "zod";
 import { objectFields } from "../format/json/scan.ts";
-import {
-  BackupMetadataSchema,
-  type RawRecord,
-  rawRecordLine,
-} from "../format/records.ts";
+import { BackupMetadataSchema, type RawRecord } from "../format/records.ts";
+import type { Float32Memory } from "../format/source.ts";
 import { BACKUP_NAME, RELATIONSHIPS_COPY_FILE } from "../format/layout.ts";
 import { float32Of, vectorText } from "../format/float32_text.ts";
 import { REPOSITORY_VERSION, SHA256_HEX } from "./layout.ts";
@@ -62,33 +59,17 @@ export interface TreeEntry {
   readonly position: number;
 }
 
-/** A memory record split into the blobs a repository stores. */
-export interface SplitRecord {
-  /** The record without its vector, as one line of JSON. */
-  readonly record: Uint8Array;
-  /** The vector as float32 little-endian bytes, when it has one. */
-  readonly vector: Uint8Array | undefined;
-  /** Where `embedding` was among the fields ({@linkcode NO_VECTOR} when not). */
-  readonly position: number;
-}
-
-const encoder = new TextEncoder();
-
 /**
- * Splits a memory record: the vector (an array, not `null`) becomes
- * float32 bytes, the rest stays JSON text.
+ * Splits a memory record read as text: the vector (an array, not `null`)
+ * becomes float32 bytes, the rest stays as it is.
  *
  * @param record A raw memory record.
- * @returns The blobs' contents.
+ * @returns The record and its vector apart.
  */
-export function splitRecord(record: RawRecord): SplitRecord {
+export function splitRecord(record: RawRecord): Float32Memory {
   const embedding = record.get("embedding");
   if (embedding === undefined || embedding.trim() === "null") {
-    return {
-      record: encoder.encode(rawRecordLine(record)),
-      vector: undefined,
-      position: NO_VECTOR,
-    };
+    return { record, vector: undefined, position: NO_VECTOR };
   }
   const rest: RawRecord = new Map();
   let position = 0;
@@ -98,11 +79,7 @@ export function splitRecord(record: RawRecord): SplitRecord {
     else rest.set(key, value);
     at++;
   }
-  return {
-    record: encoder.encode(rawRecordLine(rest)),
-    vector: vectorBytes(embedding),
-    position,
-  };
+  return { record: rest, vector: vectorBytes(embedding), position };
 }
 
 /** A vector's JSON text (as pgvector prints it) as float32 bytes. */

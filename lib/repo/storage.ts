@@ -21,6 +21,11 @@ export interface StoredFile {
 export interface RepoStorage {
   /** Where it is, for messages (no credentials). */
   readonly location: string;
+  /**
+   * Whether reading a range is cheap (a local file: yes; an object store:
+   * one request each, so whole packs are read instead).
+   */
+  readonly cheapRanges: boolean;
   /** The whole file, or `undefined` when there is none. */
   read(path: string): Promise<Uint8Array | undefined>;
   /** `length` bytes from `offset`. */
@@ -35,6 +40,8 @@ export interface RepoStorage {
   list(folder: string): Promise<StoredFile[]>;
   /** Removes a file; nothing when there is none. */
   remove(path: string): Promise<void>;
+  /** Lets go of what reading kept open (files), if anything. */
+  close?(): void;
 }
 
 /**
@@ -44,6 +51,9 @@ export interface RepoStorage {
  */
 export class LocalStorage implements RepoStorage {
   readonly location: string;
+  readonly cheapRanges = true;
+  /** The pack files read last, kept open (reads come pack by pack). */
+  readonly #open = new Map<string, Deno.FsFile>();
 
   /** @param root The repository directory. */
   constructor(private readonly root: string) {
@@ -78,7 +88,16 @@ export class LocalStorage implements RepoStorage {
     length: number,
   ): Promise<Uint8Array> {
     try {
-      using file = await Deno.open(this.#full(path), { read: true });
+      let file = this.#open.get(path);
+      if (!file) {
+        file = await Deno.open(this.#full(path), { read: true });
+        this.#open.set(path, file);
+        if (this.#open.size > 8) {
+          const [oldest, handle] = this.#open.entries().next().value!;
+          handle.close();
+          this.#open.delete(oldest);
+        }
+      }
       await file.seek(offset, Deno.SeekMode.Start);
       const bytes = new Uint8Array(length);
       let at = 0;
@@ -164,7 +183,15 @@ export class LocalStorage implements RepoStorage {
     return found;
   }
 
+  /** Closes the files kept open for reading. */
+  close(): void {
+    for (const file of this.#open.values()) file.close();
+    this.#open.clear();
+  }
+
   async remove(path: string): Promise<void> {
+    this.#open.get(path)?.close();
+    this.#open.delete(path);
     try {
       await Deno.remove(this.#full(path));
     } catch (error) {

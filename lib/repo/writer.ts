@@ -15,7 +15,8 @@
  * @module
  */
 
-import type { RecordSource } from "../format/source.ts";
+import type { Float32Memory, RecordSource } from "../format/source.ts";
+import { type RawRecord, rawRecordLine } from "../format/records.ts";
 import { RELATIONSHIPS_COPY_FILE } from "../format/layout.ts";
 import { BackupMetadataSchema, firstIssue } from "../format/records.ts";
 import { RepoError } from "../errors.ts";
@@ -56,9 +57,13 @@ export async function writeSnapshot(
   const trees: string[] = [];
   let entries: TreeEntry[] = [];
   let memories = 0;
-  for await (const record of source.memories({ includeVectors: true })) {
-    const split = splitRecord(record);
-    const recordId = await repo.add("record", split.record);
+  const stream = source.float32Memories?.() ??
+    splitEach(source.memories({ includeVectors: true }));
+  for await (const split of stream) {
+    const recordId = await repo.add(
+      "record",
+      encoder.encode(rawRecordLine(split.record)),
+    );
     const vectorId = split.vector === undefined
       ? undefined
       : await repo.add("vector", split.vector);
@@ -105,6 +110,14 @@ export async function writeSnapshot(
   const { id } = await repo.writeFile(snapshotPath, bytes);
   return { id, snapshot, memories };
 }
+
+async function* splitEach(
+  records: AsyncIterable<RawRecord>,
+): AsyncGenerator<Float32Memory> {
+  for await (const record of records) yield splitRecord(record);
+}
+
+const encoder = new TextEncoder();
 
 async function addFile(
   repo: Repository,

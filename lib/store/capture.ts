@@ -23,6 +23,7 @@ import { inspectTable, type MemoryStore } from "./memory/read.ts";
 import {
   countMemories,
   inRepeatableRead,
+  readFloat32Memories,
   readMemories,
 } from "./memory/rows.ts";
 import type { ExportFormat, ExportHeader } from "../format/records.ts";
@@ -145,6 +146,21 @@ export async function withStoreCapture<T extends { memories: number }>(
             yield record;
           }
         })();
+      },
+      float32Memories: () => {
+        const memories = readFloat32Memories(store.session, table, {
+          userId: config.userId,
+        });
+        return memories
+          ? (async function* () {
+            for await (const memory of memories) {
+              if (++n % 1000 === 0) {
+                progress({ what: "memories", done: n, total: count });
+              }
+              yield memory;
+            }
+          })()
+          : undefined;
       },
       relationshipsFile: relationships ? options.relationshipsCopy : undefined,
       relationships: () =>

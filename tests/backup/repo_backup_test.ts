@@ -16,7 +16,12 @@ import {
   writeRelationshipsFile,
 } from "../../lib/repo/reader.ts";
 import { checkFileNames, checkSnapshot } from "../../lib/repo/check.ts";
-import { openEmbeddedStore, seedMemories, WIRE_LEG } from "../_db.ts";
+import {
+  openEmbeddedStore,
+  seedMemories,
+  startWireDatabase,
+  WIRE_LEG,
+} from "../_db.ts";
 import {
   assertRejectsWith,
   configFrom,
@@ -256,3 +261,36 @@ Deno.test(
     });
   },
 );
+
+Deno.test("backup --repo over the wire (on a real server: pgvector's binary vectors) holds exactly what a backup directory holds", async () => {
+  const db = await startWireDatabase();
+  try {
+    await withTempDir(async (dir) => {
+      const table = `${db.schema}.memories`;
+      await seedMemories(db, table, { memories: 300, dims: 96, seed: 8 });
+      await db.query(`insert into ${table} values
+        ('00000000-0000-4000-8000-000000000001', '[1e-45,3.4028235e+38,-0,1.1754942e-38]'::vector || array_fill(0.5, array[92])::real[]::vector, '{"data": "edge", "heat": "hot"}'),
+        ('00000000-0000-4000-8000-000000000002', null, '{"created_at": "2025-01-01T10:00:00"}'),
+        ('00000000-0000-4000-8000-000000000003', array_fill(0.25, array[96])::real[]::vector, null)`);
+      const config = configFrom({
+        DATABASE_URL: db.url,
+        MEMORY_TABLE: table,
+        BACKUP_DIR: `${dir}/backups`,
+      });
+      const plain = await backup({ config });
+      const result = await backupToRepo({ config, repo: `${dir}/repo` });
+      assert.equal(result.check?.memories, 303);
+      const repo = await Repository.open(new LocalStorage(`${dir}/repo`));
+      const got: string[] = [];
+      for await (const r of snapshotMemories(repo, result.snapshot)) {
+        got.push(rawRecordLine(r));
+      }
+      assert.deepEqual(
+        got,
+        (await memoryRecords(plain.path)).map(rawRecordLine),
+      );
+    });
+  } finally {
+    await db.close();
+  }
+});

@@ -9,6 +9,8 @@
 import { errorMessage, StoreError } from "../../errors.ts";
 import type { RawRecord } from "../../format/records.ts";
 import { copyRows } from "../copy_text.ts";
+import { binaryRows, vectorFloat32 } from "../copy_binary.ts";
+import type { Float32Memory } from "../../format/source.ts";
 import {
   quoteIdent,
   quoteLiteral,
@@ -119,16 +121,12 @@ export async function* readMemories(
   const where = await setUserFilter(session, options.userId);
   const includeVectors = options.includeVectors ?? true;
   const batch = options.batchSize ?? 250;
-  const select = `select id::text, ${
-    includeVectors ? "vector::text" : "null"
-  }, jsonb_typeof(p),
-            (p->'data')::text,
-            case when jsonb_typeof(p) = 'object'
-              then (p - '{data,created_at,heat}'::text[])::text end,
-            (p->'created_at')::text, (p->'heat')::text
-       from (select id, vector, payload::jsonb as p from ${
-    qualified(table)
-  }${where}) m${groupedBy(options.groupBy ?? [])}`;
+  const select = selectRows(
+    table,
+    includeVectors ? "vector::text" : "null",
+    where,
+    options.groupBy ?? [],
+  );
   let read = 0;
   const failed = (error: unknown) =>
     new StoreError(
@@ -179,6 +177,151 @@ export async function* readMemories(
     for (const row of rows) yield memoryRecord(row, includeVectors);
   }
   await session.query("close memkeep_rows");
+}
+
+/** The query every read runs, with the vector as `vector` asks. */
+function selectRows(
+  table: MemoryTable,
+  vector: string,
+  where: string,
+  groupBy: readonly string[],
+): string {
+  return `select id::text, ${vector}, jsonb_typeof(p),
+            (p->'data')::text,
+            case when jsonb_typeof(p) = 'object'
+              then (p - '{data,created_at,heat}'::text[])::text end,
+            (p->'created_at')::text, (p->'heat')::text
+       from (select id, vector, payload::jsonb as p from ${
+    qualified(table)
+  }${where}) m${groupedBy(groupBy)}`;
+}
+
+/**
+ * The table's rows with their vectors as float32 bytes, read with one
+ * binary `COPY (SELECT …) TO STDOUT`: pgvector sends each vector as its
+ * float32 values, not as text (on a real server; `undefined` where the
+ * session has no COPY out). The other fields are the same text as
+ * {@linkcode readMemories} gives. Call inside {@linkcode inRepeatableRead}.
+ *
+ * @param session An open session in {@linkcode inRepeatableRead}.
+ * @param table The table layout.
+ * @param options The user filter.
+ * @returns The memories, in table order, or `undefined`.
+ */
+export function readFloat32Memories(
+  session: SqlSession,
+  table: MemoryTable,
+  options: ReadOptions = {},
+): AsyncGenerator<Float32Memory> | undefined {
+  const copyOut = session.copyOut?.bind(session);
+  if (!copyOut || table.vectorType !== "vector") return undefined;
+  return (async function* () {
+    const where = await setUserFilter(session, options.userId);
+    const encoding = await session.query("show server_encoding");
+    const decoder = new TextDecoder("utf-8", {
+      fatal: encoding[0]?.[0] === "SQL_ASCII",
+    });
+    const text = (field: Uint8Array | null) =>
+      field === null ? null : decoder.decode(field);
+    let read = 0;
+    try {
+      for await (
+        const row of chunkedRows(session, table, where, copyOut)
+      ) {
+        const [id, vector, ...rest] = row;
+        const record = memoryRecord(
+          [text(id!), vector === null ? null : "", ...rest.map(text)],
+          true,
+        );
+        read++;
+        if (vector === null) {
+          yield { record, vector: undefined, position: 255 };
+          continue;
+        }
+        const fields: RawRecord = new Map();
+        let position = 0;
+        let at = 0;
+        for (const [key, value] of record) {
+          if (key === "embedding") position = at;
+          else fields.set(key, value);
+          at++;
+        }
+        yield { record: fields, vector: vectorFloat32(vector!), position };
+      }
+    } catch (error) {
+      if (
+        error instanceof StoreError &&
+        /^Cannot back up memory/.test(error.message)
+      ) {
+        throw error;
+      }
+      throw new StoreError(
+        `Cannot read the memories of ${table.schema}.${table.table} (after ${read} rows): ${
+          errorMessage(error)
+        }`,
+        { cause: error },
+      );
+    }
+  })();
+}
+
+/** Heap pages per binary COPY (of rows whose vectors sit in TOAST). */
+const PAGES_PER_COPY = 32;
+
+/**
+ * The rows of binary COPYs of the table, a range of its heap pages each
+ * (a TID range scan, PostgreSQL 14 and later), in table order. One COPY of
+ * the whole table would do, but postgres.js reads a COPY as fast as the
+ * server sends it whatever the reader's pace, and a binary COPY arrives
+ * four times faster than memkeep stores it: the rows would pile up in
+ * memory. Before PostgreSQL 14 (no TID range scan) it is one COPY.
+ */
+async function* chunkedRows(
+  session: SqlSession,
+  table: MemoryTable,
+  where: string,
+  copyOut: (text: string) => AsyncIterable<Uint8Array>,
+): AsyncGenerator<(Uint8Array | null)[]> {
+  const version = Number(
+    (await session.query("show server_version_num"))[0]?.[0] ?? 0,
+  );
+  const ranges: string[] = [];
+  if (version >= 140000) {
+    // Read inside the transaction, after its snapshot: every row it sees
+    // is in these pages (later pages hold only rows it does not see), and
+    // the last range is open-ended all the same.
+    const pages = Number(
+      (await session.query(
+        `select (pg_relation_size(${
+          quoteLiteral(qualified(table))
+        }::regclass) / current_setting('block_size')::int)::text`,
+      ))[0]?.[0] ?? 0,
+    );
+    for (let from = 0; from < pages; from += PAGES_PER_COPY) {
+      const to = from + PAGES_PER_COPY;
+      ranges.push(
+        to < pages
+          ? `ctid >= '(${from},0)'::tid and ctid < '(${to},0)'::tid`
+          : `ctid >= '(${from},0)'::tid`,
+      );
+    }
+  }
+  if (ranges.length === 0) ranges.push("");
+  for (const range of ranges) {
+    const condition = range === ""
+      ? where
+      : where === ""
+      ? ` where ${range}`
+      : `${where} and ${range}`;
+    yield* binaryRows(
+      copyOut(
+        `copy (${
+          selectRows(table, "vector", condition, [])
+        }) to stdout (format binary)`,
+      ),
+      7,
+    );
+  }
 }
 
 /**
