@@ -226,7 +226,14 @@ export function readFloat32Memories(
     let read = 0;
     try {
       for await (
-        const row of chunkedRows(session, table, where, copyOut)
+        const row of binaryRows(
+          copyOut(
+            `copy (${
+              selectRows(table, "vector", where, [])
+            }) to stdout (format binary)`,
+          ),
+          7,
+        )
       ) {
         const [id, vector, ...rest] = row;
         const record = memoryRecord(
@@ -263,65 +270,6 @@ export function readFloat32Memories(
       );
     }
   })();
-}
-
-/** Heap pages per binary COPY (of rows whose vectors sit in TOAST). */
-const PAGES_PER_COPY = 32;
-
-/**
- * The rows of binary COPYs of the table, a range of its heap pages each
- * (a TID range scan, PostgreSQL 14 and later), in table order. One COPY of
- * the whole table would do, but postgres.js reads a COPY as fast as the
- * server sends it whatever the reader's pace, and a binary COPY arrives
- * four times faster than memkeep stores it: the rows would pile up in
- * memory. Before PostgreSQL 14 (no TID range scan) it is one COPY.
- */
-async function* chunkedRows(
-  session: SqlSession,
-  table: MemoryTable,
-  where: string,
-  copyOut: (text: string) => AsyncIterable<Uint8Array>,
-): AsyncGenerator<(Uint8Array | null)[]> {
-  const version = Number(
-    (await session.query("show server_version_num"))[0]?.[0] ?? 0,
-  );
-  const ranges: string[] = [];
-  if (version >= 140000) {
-    // Read inside the transaction, after its snapshot: every row it sees
-    // is in these pages (later pages hold only rows it does not see), and
-    // the last range is open-ended all the same.
-    const pages = Number(
-      (await session.query(
-        `select (pg_relation_size(${
-          quoteLiteral(qualified(table))
-        }::regclass) / current_setting('block_size')::int)::text`,
-      ))[0]?.[0] ?? 0,
-    );
-    for (let from = 0; from < pages; from += PAGES_PER_COPY) {
-      const to = from + PAGES_PER_COPY;
-      ranges.push(
-        to < pages
-          ? `ctid >= '(${from},0)'::tid and ctid < '(${to},0)'::tid`
-          : `ctid >= '(${from},0)'::tid`,
-      );
-    }
-  }
-  if (ranges.length === 0) ranges.push("");
-  for (const range of ranges) {
-    const condition = range === ""
-      ? where
-      : where === ""
-      ? ` where ${range}`
-      : `${where} and ${range}`;
-    yield* binaryRows(
-      copyOut(
-        `copy (${
-          selectRows(table, "vector", condition, [])
-        }) to stdout (format binary)`,
-      ),
-      7,
-    );
-  }
 }
 
 /**
