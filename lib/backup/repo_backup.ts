@@ -171,14 +171,13 @@ export async function backupToRepo(
       filesChecked = await checkFileNames(storage);
     } else if (options.verify ?? true) {
       progress({ what: "reading the snapshot back" });
-      const reopened = await Repository.open(storage, { keys: options.keys });
-      const file = (await listSnapshots(reopened)).find((s) =>
-        s.id === written.id
-      );
+      // The snapshot file and every pack it needs are read back from the
+      // storage; the index is the one this backup just committed.
+      const file = (await listSnapshots(repo)).find((s) => s.id === written.id);
       if (!file) {
         throw new RepoError(dir, `The snapshot ${name} did not reach "${dir}"`);
       }
-      check = await checkSnapshot(reopened, file, true);
+      check = await checkSnapshot(repo, file, true);
     }
     const repositoryBytes = (await storage.list(".")).reduce(
       (n, f) => n + f.size,

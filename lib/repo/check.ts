@@ -13,7 +13,7 @@ import { RepoError } from "../errors.ts";
 import { INDEX, packPath, PACKS, SNAPSHOTS } from "./layout.ts";
 import { sha256Hex } from "./pack.ts";
 import type { RepoStorage } from "./storage.ts";
-import type { Repository } from "./repository.ts";
+import type { BlobPlace, Repository } from "./repository.ts";
 import type { SnapshotFile } from "./reader.ts";
 import { decodeTree } from "./snapshot.ts";
 import { createHash } from "node:crypto";
@@ -82,6 +82,9 @@ async function check(
   let blobs = 0;
   let bytesRead = 0;
   let memories = 0;
+  // The records and vectors to read, read pack by pack afterwards: one
+  // read of each pack instead of one per blob.
+  const toRead = new Set<BlobPlace>();
   const dims = snapshot.metadata.memories.dims;
   for (const treeId of snapshot.trees) {
     need(treeId, "tree");
@@ -94,10 +97,7 @@ async function check(
       memories++;
       const record = need(entry.record, "record");
       blobs++;
-      if (reads(record.pack)) {
-        await repo.read(entry.record);
-        bytesRead += record.length;
-      }
+      if (reads(record.pack)) toRead.add(record);
       if (entry.vector !== undefined) {
         const vector = need(entry.vector, "vector");
         blobs++;
@@ -108,12 +108,20 @@ async function check(
             } dimensions; its table has ${dims}`,
           );
         }
-        if (reads(vector.pack)) {
-          await repo.read(entry.vector);
-          bytesRead += vector.length;
-        }
+        if (reads(vector.pack)) toRead.add(vector);
       }
     }
+  }
+  const byPack = new Map<string, BlobPlace[]>();
+  for (const place of toRead) {
+    const list = byPack.get(place.pack) ?? [];
+    list.push(place);
+    byPack.set(place.pack, list);
+  }
+  for (const [pack, places] of byPack) {
+    await repo.eachBlob(pack, places, (place) => {
+      bytesRead += place.length;
+    });
   }
   if (memories !== snapshot.metadata.memory_count) {
     fail(

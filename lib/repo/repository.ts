@@ -9,6 +9,7 @@
  */
 
 import zlib from "node:zlib";
+import { createHash } from "node:crypto";
 import { RepoError, UsageError } from "../errors.ts";
 import type { Keys } from "../format/encryption.ts";
 import { ageSealer, PLAIN, type Sealer } from "./seal.ts";
@@ -322,6 +323,104 @@ export class Repository {
     const totals = this.#totals;
     this.#totals = { bytes: 0, blobs: 0, packs: [] };
     return totals;
+  }
+
+  /**
+   * A whole pack, checked against its name (and decrypted).
+   *
+   * @param id The pack.
+   * @returns Its bytes: blobs, then their list.
+   * @throws {RepoError} When it is missing or does not match its name.
+   */
+  async readPack(id: string): Promise<Uint8Array> {
+    return await this.readFile(packPath(id), "pack");
+  }
+
+  /**
+   * Reads some blobs of one pack in one pass over it, checking each blob
+   * and the pack against its name: a plain pack is streamed (memory: the
+   * largest blob), an encrypted one read whole.
+   *
+   * @param pack The pack.
+   * @param places Its blobs to read.
+   * @param fn Receives each blob's content (a view: copy what is kept).
+   * @throws {RepoError} When the pack or a blob is damaged.
+   */
+  async eachBlob(
+    pack: string,
+    places: readonly BlobPlace[],
+    fn: (place: BlobPlace, raw: Uint8Array) => void,
+  ): Promise<void> {
+    const path = packPath(pack);
+    const where = `${this.storage.location}/${path}`;
+    const sorted = [...places].sort((a, b) => a.offset - b.offset);
+    const stream = this.sealer.encrypted
+      ? undefined
+      : this.storage.readStream?.(path);
+    if (!stream) {
+      const bytes = await this.readPack(pack);
+      for (const place of sorted) {
+        if (place.offset + place.length > bytes.length) {
+          throw new RepoError(
+            this.storage.location,
+            `Damaged repository: pack "${where}" is shorter than its index says`,
+          );
+        }
+        fn(
+          place,
+          openBlob(
+            place,
+            bytes.subarray(place.offset, place.offset + place.length),
+            where,
+          ),
+        );
+      }
+      return;
+    }
+    const hash = createHash("sha256");
+    let held = new Uint8Array(0); // bytes from `start` on
+    let start = 0;
+    let next = 0;
+    for await (const chunk of stream) {
+      hash.update(chunk);
+      const joined = new Uint8Array(held.length + chunk.length);
+      joined.set(held);
+      joined.set(chunk, held.length);
+      held = joined;
+      while (next < sorted.length) {
+        const place = sorted[next]!;
+        const end = place.offset + place.length;
+        if (end > start + held.length) break;
+        fn(
+          place,
+          openBlob(
+            place,
+            held.subarray(place.offset - start, end - start),
+            where,
+          ),
+        );
+        next++;
+      }
+      // Keep only what a blob still to come may need.
+      const end = start + held.length;
+      const keepFrom = next < sorted.length
+        ? Math.min(Math.max(start, sorted[next]!.offset), end)
+        : end;
+      held = held.slice(keepFrom - start);
+      start = keepFrom;
+    }
+    if (next < sorted.length) {
+      throw new RepoError(
+        this.storage.location,
+        `Damaged repository: pack "${where}" is shorter than its index says`,
+      );
+    }
+    if (hash.digest("hex") !== pack) {
+      throw new RepoError(
+        this.storage.location,
+        `Damaged repository: pack "${where}" does not match its name (SHA-256)`,
+      );
+    }
   }
 
   /**

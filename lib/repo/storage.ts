@@ -42,6 +42,8 @@ export interface RepoStorage {
   remove(path: string): Promise<void>;
   /** Lets go of what reading kept open (files), if anything. */
   close?(): void;
+  /** The file in chunks, where that is cheaper than reading it whole. */
+  readStream?(path: string): AsyncIterable<Uint8Array>;
 }
 
 /**
@@ -181,6 +183,25 @@ export class LocalStorage implements RepoStorage {
     };
     await walk(folder);
     return found;
+  }
+
+  async *readStream(path: string): AsyncIterable<Uint8Array> {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(this.#full(path), { read: true });
+    } catch (error) {
+      this.#fail("read", path, error);
+    }
+    try {
+      const buffer = new Uint8Array(1024 * 1024);
+      for (;;) {
+        const n = await file.read(buffer);
+        if (n === null) break;
+        yield buffer.subarray(0, n);
+      }
+    } finally {
+      file.close();
+    }
   }
 
   /** Closes the files kept open for reading. */

@@ -136,9 +136,11 @@ Deno.test(
         () => checkSnapshot(repo, file, true),
         RepoError,
         new RegExp(
-          `^Damaged repository: blob [0-9a-f]{12} in pack ".*${
+          `^Damaged repository: (blob [0-9a-f]{12} in pack ".*${
             pack!.path.slice(-64)
-          }" does not (decompress|match its SHA-256)$`,
+          }" does not (decompress|match its SHA-256)|pack ".*${
+            pack!.path.slice(-64)
+          }" does not match its name \\(SHA-256\\))$`,
         ),
       );
       await assertRejectsWith(
