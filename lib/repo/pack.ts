@@ -186,3 +186,70 @@ export function packBlobs(bytes: Uint8Array, where: string): BlobEntry[] {
   }
   return result.data.blobs;
 }
+
+/**
+ * Reads blobs from a pack as it streams in, checking each blob and, at the
+ * end, the whole pack against its name: memory is the largest blob, not
+ * the pack.
+ *
+ * @param stream The pack's bytes in chunks.
+ * @param pack Its id (the SHA-256 of its bytes).
+ * @param sorted The blobs to read, by offset.
+ * @param fn Receives each blob's content (a view: copy what is kept).
+ * @param location The repository, for errors.
+ * @param where The pack, for messages.
+ * @throws {RepoError} When a blob or the pack is damaged or short.
+ */
+export async function streamBlobs<P extends BlobEntry>(
+  stream: AsyncIterable<Uint8Array>,
+  pack: string,
+  sorted: readonly P[],
+  fn: (place: P, raw: Uint8Array) => void,
+  location: string,
+  where: string,
+): Promise<void> {
+  const hash = createHash("sha256");
+  let held = new Uint8Array(0); // bytes from `start` on
+  let start = 0;
+  let next = 0;
+  for await (const chunk of stream) {
+    hash.update(chunk);
+    const joined = new Uint8Array(held.length + chunk.length);
+    joined.set(held);
+    joined.set(chunk, held.length);
+    held = joined;
+    while (next < sorted.length) {
+      const place = sorted[next]!;
+      const end = place.offset + place.length;
+      if (end > start + held.length) break;
+      fn(
+        place,
+        openBlob(
+          place,
+          held.subarray(place.offset - start, end - start),
+          where,
+        ),
+      );
+      next++;
+    }
+    // Keep only what a blob still to come may need.
+    const end = start + held.length;
+    const keepFrom = next < sorted.length
+      ? Math.min(Math.max(start, sorted[next]!.offset), end)
+      : end;
+    held = held.slice(keepFrom - start);
+    start = keepFrom;
+  }
+  if (next < sorted.length) {
+    throw new RepoError(
+      location,
+      `Damaged repository: pack "${where}" is shorter than its index says`,
+    );
+  }
+  if (hash.digest("hex") !== pack) {
+    throw new RepoError(
+      location,
+      `Damaged repository: pack "${where}" does not match its name (SHA-256)`,
+    );
+  }
+}

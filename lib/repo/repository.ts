@@ -9,25 +9,28 @@
  */
 
 import zlib from "node:zlib";
-import { createHash } from "node:crypto";
 import { RepoError, UsageError } from "../errors.ts";
 import type { Keys } from "../format/encryption.ts";
 import { ageSealer, PLAIN, type Sealer } from "./seal.ts";
+import { readConfig } from "./config.ts";
 import {
   type BlobEntry,
   type BlobType,
-  CONFIG_FILE,
-  ConfigSchema,
   INDEX,
   type IndexFile,
   indexPath,
   IndexSchema,
   packPath,
   type RepoConfig,
-  REPOSITORY_VERSION,
   SHA256_HEX,
 } from "./layout.ts";
-import { openBlob, PACK_TARGET, PackWriter, sha256Hex } from "./pack.ts";
+import {
+  openBlob,
+  PACK_TARGET,
+  PackWriter,
+  sha256Hex,
+  streamBlobs,
+} from "./pack.ts";
 import type { RepoStorage } from "./storage.ts";
 
 /** Where a blob is. */
@@ -45,16 +48,11 @@ export interface WriteTotals {
   packs: IndexFile["packs"];
 }
 
-/** Reads the whole text of a small repository file, decompressed. */
-function inflate(bytes: Uint8Array): Uint8Array {
-  const out = zlib.zstdDecompressSync(bytes);
-  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-}
-
-function deflate(bytes: Uint8Array): Uint8Array {
-  const out = zlib.zstdCompressSync(bytes);
-  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-}
+/** An index file's bytes, zstd both ways. */
+const inflate = (bytes: Uint8Array) =>
+  new Uint8Array(zlib.zstdDecompressSync(bytes));
+const deflate = (bytes: Uint8Array) =>
+  new Uint8Array(zlib.zstdCompressSync(bytes));
 
 /** A repository, opened. */
 export class Repository {
@@ -101,55 +99,8 @@ export class Repository {
     } = {},
   ): Promise<Repository> {
     const where = storage.location;
-    let bytes = await storage.read(CONFIG_FILE);
-    if (bytes === undefined) {
-      if (!options.create) {
-        throw new RepoError(
-          where,
-          `No repository at "${where}" (no ${CONFIG_FILE}); a backup with --repo creates one`,
-        );
-      }
-      const config: RepoConfig = {
-        tool: "memkeep",
-        repository_version: REPOSITORY_VERSION,
-        id: sha256Hex(crypto.getRandomValues(new Uint8Array(32))).slice(0, 32),
-        created_at: new Date().toISOString(),
-        ...(options.recipients?.length
-          ? { recipients: [...options.recipients] }
-          : {}),
-      };
-      bytes = new TextEncoder().encode(JSON.stringify(config, null, 2) + "\n");
-      await storage.write(CONFIG_FILE, bytes, true).catch(async (error) => {
-        // Another backup made it first: use theirs.
-        if (!(await storage.read(CONFIG_FILE))) throw error;
-      });
-      bytes = await storage.read(CONFIG_FILE) ?? bytes;
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(new TextDecoder().decode(bytes));
-    } catch {
-      throw new RepoError(
-        where,
-        `Damaged repository: "${where}/${CONFIG_FILE}" is not JSON`,
-      );
-    }
-    const version = (parsed as { repository_version?: unknown })
-      ?.repository_version;
-    if (typeof version === "number" && version > REPOSITORY_VERSION) {
-      throw new RepoError(
-        where,
-        `Repository "${where}" has format version ${version}; this memkeep reads version ${REPOSITORY_VERSION} (upgrade memkeep)`,
-      );
-    }
-    const config = ConfigSchema.safeParse(parsed);
-    if (!config.success) {
-      throw new RepoError(
-        where,
-        `"${where}/${CONFIG_FILE}" is not a memkeep repository config`,
-      );
-    }
-    const recipients = config.data.recipients;
+    const config = await readConfig(storage, options);
+    const recipients = config.recipients;
     if (options.recipients?.length && !recipients) {
       throw new UsageError(
         "AGE_RECIPIENTS",
@@ -159,7 +110,7 @@ export class Repository {
     const sealer = recipients
       ? ageSealer(recipients, options.keys, where)
       : PLAIN;
-    const repo = new Repository(storage, config.data, sealer);
+    const repo = new Repository(storage, config, sealer);
     if (!(options.structure && recipients && !options.keys)) {
       await repo.#loadIndex();
     }
@@ -377,50 +328,7 @@ export class Repository {
       }
       return;
     }
-    const hash = createHash("sha256");
-    let held = new Uint8Array(0); // bytes from `start` on
-    let start = 0;
-    let next = 0;
-    for await (const chunk of stream) {
-      hash.update(chunk);
-      const joined = new Uint8Array(held.length + chunk.length);
-      joined.set(held);
-      joined.set(chunk, held.length);
-      held = joined;
-      while (next < sorted.length) {
-        const place = sorted[next]!;
-        const end = place.offset + place.length;
-        if (end > start + held.length) break;
-        fn(
-          place,
-          openBlob(
-            place,
-            held.subarray(place.offset - start, end - start),
-            where,
-          ),
-        );
-        next++;
-      }
-      // Keep only what a blob still to come may need.
-      const end = start + held.length;
-      const keepFrom = next < sorted.length
-        ? Math.min(Math.max(start, sorted[next]!.offset), end)
-        : end;
-      held = held.slice(keepFrom - start);
-      start = keepFrom;
-    }
-    if (next < sorted.length) {
-      throw new RepoError(
-        this.storage.location,
-        `Damaged repository: pack "${where}" is shorter than its index says`,
-      );
-    }
-    if (hash.digest("hex") !== pack) {
-      throw new RepoError(
-        this.storage.location,
-        `Damaged repository: pack "${where}" does not match its name (SHA-256)`,
-      );
-    }
+    await streamBlobs(stream, pack, sorted, fn, this.storage.location, where);
   }
 
   /**
