@@ -24,7 +24,7 @@ import { isRemote, openStorage } from "../repo/location.ts";
 import { lockRepository } from "../repo/lock.ts";
 import { Repository } from "../repo/repository.ts";
 import { listSnapshots } from "../repo/reader.ts";
-import { writeSnapshot } from "../repo/writer.ts";
+import { saveSnapshot, writeSnapshot } from "../repo/writer.ts";
 import {
   checkFileNames,
   checkSnapshot,
@@ -162,6 +162,9 @@ export async function backupToRepo(
       await store.close();
       await removeQuietly(copy);
     }
+    // Read back before the snapshot file is written: a backup killed or
+    // failing in its check leaves no snapshot, as a backup directory is
+    // renamed into place only once verified.
     let check: RepoCheck | undefined;
     let filesChecked: FileCheck | undefined;
     if ((options.verify ?? true) && repo.sealer.encrypted && !options.keys) {
@@ -171,13 +174,15 @@ export async function backupToRepo(
       filesChecked = await checkFileNames(storage);
     } else if (options.verify ?? true) {
       progress({ what: "reading the snapshot back" });
-      // The snapshot file and every pack it needs are read back from the
-      // storage; the index is the one this backup just committed.
-      const file = (await listSnapshots(repo)).find((s) => s.id === written.id);
-      if (!file) {
-        throw new RepoError(dir, `The snapshot ${name} did not reach "${dir}"`);
-      }
-      check = await checkSnapshot(repo, file, true);
+      check = await checkSnapshot(
+        repo,
+        { id: "", snapshot: written.snapshot, bytes: 0 },
+        true,
+      );
+    }
+    const id = await saveSnapshot(repo, written.snapshot);
+    if (!(await listSnapshots(repo)).some((s) => s.id === id)) {
+      throw new RepoError(dir, `The snapshot ${name} did not reach "${dir}"`);
     }
     const repositoryBytes = (await storage.list(".")).reduce(
       (n, f) => n + f.size,
@@ -185,7 +190,7 @@ export async function backupToRepo(
     );
     return {
       repo: dir,
-      id: written.id,
+      id,
       snapshot: written.snapshot,
       repositoryBytes,
       check,

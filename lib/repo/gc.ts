@@ -3,9 +3,9 @@
  * snapshots the policy does not keep, every blob the others need is marked,
  * and each pack is kept, deleted (nothing in it is needed), or repacked
  * (less than {@linkcode REPACK_BELOW} of its bytes are needed: those blobs
- * are written into new packs). A pack no index names (left by a killed
- * backup) is deleted too: the repository is locked, so no backup is
- * writing one.
+ * are written into new packs). A pack no index names and a half-written
+ * `.tmp-` file (both left by a killed backup) are deleted too: the
+ * repository is locked, so no backup is writing one.
  *
  * Order, so that a crash at any point loses nothing a kept snapshot needs:
  * new packs, then one index file naming every pack that stays, then the old
@@ -153,6 +153,7 @@ async function sweep(
     }
     for (const pack of remove) await repo.storage.remove(packPath(pack));
     for (const path of orphans) await repo.storage.remove(path);
+    await repo.storage.removeTemporary?.();
   }
   return {
     deletedPacks: remove.length - repackedPacks + orphans.length,

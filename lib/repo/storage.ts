@@ -44,6 +44,14 @@ export interface RepoStorage {
   close?(): void;
   /** The file in chunks, where that is cheaper than reading it whole. */
   readStream?(path: string): AsyncIterable<Uint8Array>;
+  /**
+   * Removes what killed writers left half-written (a directory's `.tmp-`
+   * files; a bucket has none: a PUT is whole or absent). Only under the
+   * exclusive lock.
+   *
+   * @returns How many were removed.
+   */
+  removeTemporary?(): Promise<number>;
 }
 
 /**
@@ -202,6 +210,29 @@ export class LocalStorage implements RepoStorage {
     } finally {
       file.close();
     }
+  }
+
+  async removeTemporary(): Promise<number> {
+    let removed = 0;
+    const walk = async (rel: string) => {
+      let entries: Deno.DirEntry[];
+      try {
+        entries = await Array.fromAsync(Deno.readDir(this.#full(rel)));
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) return;
+        this.#fail("list", rel, error);
+      }
+      for (const entry of entries) {
+        const path = `${rel}/${entry.name}`;
+        if (entry.isDirectory) await walk(path);
+        else if (entry.name.startsWith(".tmp-") && entry.isFile) {
+          await this.remove(path);
+          removed++;
+        }
+      }
+    };
+    await walk(".");
+    return removed;
   }
 
   /** Closes the files kept open for reading. */

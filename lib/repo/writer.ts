@@ -32,22 +32,22 @@ import {
 } from "./snapshot.ts";
 import { createHash } from "node:crypto";
 
-/** A snapshot written. */
+/** A snapshot whose data is written, its file not yet. */
 export interface SnapshotWritten {
-  /** The snapshot file's id. */
-  readonly id: string;
   readonly snapshot: Snapshot;
   /** Memory records written (for the capture's count check). */
   readonly memories: number;
 }
 
 /**
- * Writes a snapshot of everything the source holds.
+ * Writes the data of a snapshot of everything the source holds (packs and
+ * index): the snapshot exists once {@linkcode saveSnapshot} writes its
+ * file, after it has been read back.
  *
  * @param repo The repository (opened for writing, locked).
  * @param source The capture.
  * @param started When the backup started (for its duration).
- * @returns The snapshot.
+ * @returns The snapshot, not yet saved.
  */
 export async function writeSnapshot(
   repo: Repository,
@@ -104,11 +104,24 @@ export async function writeSnapshot(
     relationships_file: relationshipsFile,
     bytes_added: totals.bytes,
   };
+  return { snapshot, memories };
+}
+
+/**
+ * Writes a snapshot's file: from now on the snapshot is in the repository.
+ *
+ * @param repo The repository.
+ * @param snapshot The snapshot, its data written.
+ * @returns The snapshot file's id.
+ */
+export async function saveSnapshot(
+  repo: Repository,
+  snapshot: Snapshot,
+): Promise<string> {
   const bytes = new TextEncoder().encode(
     JSON.stringify(snapshot, null, 1) + "\n",
   );
-  const { id } = await repo.writeFile(snapshotPath, bytes);
-  return { id, snapshot, memories };
+  return (await repo.writeFile(snapshotPath, bytes)).id;
 }
 
 async function* splitEach(

@@ -1,0 +1,159 @@
+/**
+ * kill -9 at points of a backup into a repository (while the stores are
+ * read, while packs are written, between the pack and the index, between
+ * the index and the snapshot): every snapshot left is whole, a killed
+ * backup leaves none, the next backup works, and prune removes what the
+ * killed ones left behind.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { makeCheckout } from "../_checkout.ts";
+import {
+  seedStores,
+  spawnScript,
+  startSharedDatabase,
+  tick,
+} from "../_crash.ts";
+import { WIRE_LEG } from "../_db.ts";
+import { LocalStorage } from "../../lib/repo/storage.ts";
+import { Repository } from "../../lib/repo/repository.ts";
+import { listSnapshots } from "../../lib/repo/reader.ts";
+import { checkSnapshot } from "../../lib/repo/check.ts";
+
+interface Seen {
+  packs: number;
+  index: number;
+  snapshots: number;
+}
+
+async function seen(dir: string): Promise<Seen> {
+  const storage = new LocalStorage(dir);
+  return {
+    packs: (await storage.list("packs")).length,
+    index: (await storage.list("index")).length,
+    snapshots: (await storage.list("snapshots")).length,
+  };
+}
+
+/** Every snapshot in the repository, read in full: none is broken. */
+async function assertWhole(dir: string): Promise<number> {
+  const repo = await Repository.open(new LocalStorage(dir));
+  const snapshots = await listSnapshots(repo);
+  for (const file of snapshots) await checkSnapshot(repo, file, true);
+  return snapshots.length;
+}
+
+Deno.test(
+  "kill -9 at any point of a backup into a repository leaves every snapshot whole and none half-made; the next backup and prune work",
+  { ignore: WIRE_LEG },
+  async (t) => {
+    const checkout = await makeCheckout();
+    const db = await startSharedDatabase();
+    try {
+      const table = `${db.schema}.memories`;
+      const env = await seedStores(db, checkout, table, {
+        memories: 1500,
+        dims: 1536,
+      });
+      const repo = `${checkout.dir}/repo`;
+      const backup = () =>
+        spawnScript(checkout, "backup", { args: ["--repo", repo], env });
+      const started = performance.now();
+      const first = await backup().done;
+      assert.equal(first.code, 0, first.stderr);
+      const runMs = performance.now() - started;
+
+      // Each kill: new content first, so that the backup has packs to write.
+      const points: [string, (s: Seen, base: Seen, ms: number) => boolean][] = [
+        ["while the stores are read", (_s, _b, ms) => ms > runMs * 0.3],
+        ["once a pack is written", (s, b) => s.packs > b.packs],
+        ["once the index is written", (s, b) => s.index > b.index],
+        ["late in the run", (_s, _b, ms) => ms > runMs * 0.8],
+      ];
+      let heat = 0;
+      const landed: string[] = [];
+      for (const [name, when] of points) {
+        await t.step(`killed ${name}`, async () => {
+          await db.query(
+            `update ${table} set payload = jsonb_set(payload, '{heat}', '${++heat}')`,
+          );
+          const base = await seen(repo);
+          const running = backup();
+          const t0 = performance.now();
+          let state = base;
+          while (!running.exited) {
+            state = await seen(repo);
+            if (when(state, base, performance.now() - t0)) break;
+            await tick();
+          }
+          running.kill();
+          const end = await running.done;
+          const after = await seen(repo);
+          landed.push(
+            end.signal === "SIGKILL"
+              ? `${name}: ${after.packs - base.packs} pack(s), ${
+                after.index - base.index
+              } index, ${after.snapshots - base.snapshots} snapshot`
+              : `${name}: finished first`,
+          );
+          if (end.signal === "SIGKILL") {
+            assert.equal(
+              after.snapshots,
+              base.snapshots,
+              "a killed backup leaves no snapshot",
+            );
+          }
+          assert.equal(await assertWhole(repo), after.snapshots);
+        });
+      }
+      assert.ok(
+        landed.filter((l) => !l.endsWith("finished first")).length >= 3,
+        `most kills landed before the end: ${landed.join("; ")}`,
+      );
+
+      await t.step(
+        "the next backup works, and prune removes what the killed ones left",
+        async () => {
+          const next = await backup().done;
+          assert.equal(next.code, 0, next.stderr);
+          const before = await assertWhole(repo);
+          const prune = spawnScript(checkout, "prune", {
+            args: ["--repo", repo, "--keep-daily", "30"],
+            env,
+          });
+          const pruned = await prune.done;
+          assert.equal(pruned.code, 0, pruned.stderr);
+          assert.equal(
+            await assertWhole(repo),
+            before,
+            "every snapshot is kept",
+          );
+          const opened = await Repository.open(new LocalStorage(repo));
+          const indexed = new Set([...opened.blobs()].map((b) => b.pack));
+          const onDisk = (await new LocalStorage(repo).list("packs")).map((f) =>
+            f.path.slice(-64)
+          );
+          assert.deepEqual(
+            onDisk.filter((p) => !indexed.has(p)),
+            [],
+            "no pack outside the index is left",
+          );
+          const temporary: string[] = [];
+          for await (const entry of Deno.readDir(`${repo}/packs`)) {
+            for await (
+              const file of Deno.readDir(`${repo}/packs/${entry.name}`)
+            ) {
+              if (file.name.startsWith(".tmp-")) temporary.push(file.name);
+            }
+          }
+          assert.deepEqual(temporary, [], "no half-written file is left");
+        },
+      );
+    } finally {
+      await db.close();
+      await checkout.remove();
+    }
+  },
+);
