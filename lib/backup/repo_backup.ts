@@ -25,6 +25,7 @@ import { lockRepository } from "../repo/lock.ts";
 import { Repository } from "../repo/repository.ts";
 import { listSnapshots } from "../repo/reader.ts";
 import { saveSnapshot, writeSnapshot } from "../repo/writer.ts";
+import { SNAPSHOTS } from "../repo/layout.ts";
 import {
   checkFileNames,
   checkSnapshot,
@@ -181,7 +182,7 @@ export async function backupToRepo(
       );
     }
     const id = await saveSnapshot(repo, written.snapshot);
-    if (!(await listSnapshots(repo)).some((s) => s.id === id)) {
+    if (!(await storage.list(SNAPSHOTS)).some((f) => f.path.endsWith(id))) {
       throw new RepoError(dir, `The snapshot ${name} did not reach "${dir}"`);
     }
     const repositoryBytes = (await storage.list(".")).reduce(
