@@ -163,8 +163,7 @@ export async function encryptBackup(
   ).sort();
   const files: Record<string, FileDigest> = {};
   for (const name of names) {
-    const encrypter = new Encrypter();
-    for (const r of recipients) encrypter.addRecipient(r);
+    const encrypter = encrypterFor(recipients);
     using input = await Deno.open(`${source}/${name}`, { read: true });
     const encrypted = await encrypter.encrypt(
       input.readable.pipeThrough(zstd("compress")),
@@ -205,10 +204,32 @@ export async function decryptStream(
   keys: Keys,
   ciphertext: ReadableStream<Uint8Array>,
 ): Promise<ReadableStream<Uint8Array>> {
+  return await decrypterFor(keys).decrypt(ciphertext);
+}
+
+/**
+ * An age encrypter to these public keys.
+ *
+ * @param recipients The recipients.
+ * @returns The encrypter.
+ */
+export function encrypterFor(recipients: readonly string[]): Encrypter {
+  const encrypter = new Encrypter();
+  for (const recipient of recipients) encrypter.addRecipient(recipient);
+  return encrypter;
+}
+
+/**
+ * An age decrypter with these keys.
+ *
+ * @param keys The identities and passphrase.
+ * @returns The decrypter.
+ */
+export function decrypterFor(keys: Keys): Decrypter {
   const decrypter = new Decrypter();
   for (const identity of keys.identities) decrypter.addIdentity(identity);
   if (keys.passphrase) decrypter.addPassphrase(keys.passphrase);
-  return await decrypter.decrypt(ciphertext);
+  return decrypter;
 }
 
 /**

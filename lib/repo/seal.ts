@@ -10,9 +10,8 @@
  * @module
  */
 
-import { Decrypter, Encrypter } from "age-encryption";
 import { RepoError, UsageError } from "../errors.ts";
-import type { Keys } from "../format/encryption.ts";
+import { decrypterFor, encrypterFor, type Keys } from "../format/encryption.ts";
 
 /** Seals files for storage and opens them again. */
 export interface Sealer {
@@ -50,9 +49,7 @@ export function ageSealer(
   return {
     encrypted: true,
     async seal(bytes) {
-      const encrypter = new Encrypter();
-      for (const recipient of recipients) encrypter.addRecipient(recipient);
-      return await encrypter.encrypt(bytes);
+      return await encrypterFor(recipients).encrypt(bytes);
     },
     async open(bytes, where) {
       if (!keys) {
@@ -61,11 +58,8 @@ export function ageSealer(
           `Repository ${location} is encrypted: set AGE_IDENTITY_FILE (or AGE_PASSPHRASE) to read it`,
         );
       }
-      const decrypter = new Decrypter();
-      for (const identity of keys.identities) decrypter.addIdentity(identity);
-      if (keys.passphrase) decrypter.addPassphrase(keys.passphrase);
       try {
-        return await decrypter.decrypt(bytes);
+        return await decrypterFor(keys).decrypt(bytes);
       } catch (error) {
         throw new RepoError(
           location,
