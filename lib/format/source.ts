@@ -32,8 +32,35 @@ export interface Float32Memory {
   readonly record: RawRecord;
   /** The vector's bytes, when it is not NULL. */
   readonly vector: Uint8Array | undefined;
-  /** Where `embedding` goes among the fields (255 when it stays in `record`). */
+  /** Where `embedding` goes among the fields ({@linkcode NO_VECTOR} when it stays in `record`). */
   readonly position: number;
+}
+
+/** {@linkcode Float32Memory.position} of a record that keeps `embedding`. */
+export const NO_VECTOR = 0xff;
+
+/**
+ * A memory record and its vector's bytes as a {@linkcode Float32Memory}.
+ *
+ * @param record The record, `embedding` among its fields.
+ * @param vector The vector's float32 bytes; `undefined` for a NULL vector
+ * (the record keeps `"embedding": null`).
+ * @returns The record without `embedding`, and where it was.
+ */
+export function float32Memory(
+  record: RawRecord,
+  vector: Uint8Array | undefined,
+): Float32Memory {
+  if (vector === undefined) return { record, vector, position: NO_VECTOR };
+  const rest: RawRecord = new Map();
+  let position = 0;
+  let at = 0;
+  for (const [key, value] of record) {
+    if (key === "embedding") position = at;
+    else rest.set(key, value);
+    at++;
+  }
+  return { record: rest, vector, position };
 }
 
 /** What a format writer gets. */

@@ -14,7 +14,11 @@
 import { z } from "zod";
 import { objectFields } from "../format/json/scan.ts";
 import { BackupMetadataSchema, type RawRecord } from "../format/records.ts";
-import type { Float32Memory } from "../format/source.ts";
+import {
+  type Float32Memory,
+  float32Memory,
+  NO_VECTOR,
+} from "../format/source.ts";
 import { BACKUP_NAME, RELATIONSHIPS_COPY_FILE } from "../format/layout.ts";
 import { float32Of, vectorText } from "../format/float32_text.ts";
 import { REPOSITORY_VERSION, SHA256_HEX } from "./layout.ts";
@@ -25,7 +29,6 @@ export const TREE_SIZE = 1024;
 export const FILE_CHUNK = 64 * 1024;
 
 const ENTRY = 65;
-const NO_VECTOR = 0xff;
 const sha = z.string().regex(SHA256_HEX);
 
 /** A snapshot file. */
@@ -68,18 +71,12 @@ export interface TreeEntry {
  */
 export function splitRecord(record: RawRecord): Float32Memory {
   const embedding = record.get("embedding");
-  if (embedding === undefined || embedding.trim() === "null") {
-    return { record, vector: undefined, position: NO_VECTOR };
-  }
-  const rest: RawRecord = new Map();
-  let position = 0;
-  let at = 0;
-  for (const [key, value] of record) {
-    if (key === "embedding") position = at;
-    else rest.set(key, value);
-    at++;
-  }
-  return { record: rest, vector: vectorBytes(embedding), position };
+  return float32Memory(
+    record,
+    embedding === undefined || embedding.trim() === "null"
+      ? undefined
+      : vectorBytes(embedding),
+  );
 }
 
 /** A vector's JSON text (as pgvector prints it) as float32 bytes. */

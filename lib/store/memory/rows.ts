@@ -10,7 +10,7 @@ import { errorMessage, StoreError } from "../../errors.ts";
 import type { RawRecord } from "../../format/records.ts";
 import { copyRows } from "../copy_text.ts";
 import { binaryRows, vectorFloat32 } from "../copy_binary.ts";
-import type { Float32Memory } from "../../format/source.ts";
+import { type Float32Memory, float32Memory } from "../../format/source.ts";
 import {
   quoteIdent,
   quoteLiteral,
@@ -128,13 +128,7 @@ export async function* readMemories(
     options.groupBy ?? [],
   );
   let read = 0;
-  const failed = (error: unknown) =>
-    new StoreError(
-      `Cannot read the memories of ${table.schema}.${table.table} (after ${read} rows): ${
-        errorMessage(error)
-      }`,
-      { cause: error },
-    );
+  const failed = (error: unknown) => readFailure(table, read, error);
   if (session.copyOut) {
     // One statement, the rows streamed as the server produces them: no
     // round trip per batch, no row parsing but a split on tabs.
@@ -177,6 +171,20 @@ export async function* readMemories(
     for (const row of rows) yield memoryRecord(row, includeVectors);
   }
   await session.query("close memkeep_rows");
+}
+
+/** A failed read of the table, after `read` rows. */
+function readFailure(
+  table: MemoryTable,
+  read: number,
+  error: unknown,
+): StoreError {
+  return new StoreError(
+    `Cannot read the memories of ${table.schema}.${table.table} (after ${read} rows): ${
+      errorMessage(error)
+    }`,
+    { cause: error },
+  );
 }
 
 /** The query every read runs, with the vector as `vector` asks. */
@@ -223,51 +231,35 @@ export function readFloat32Memories(
     });
     const text = (field: Uint8Array | null) =>
       field === null ? null : decoder.decode(field);
+    const rows = binaryRows(
+      copyOut(
+        `copy (${
+          selectRows(table, "vector", where, [])
+        }) to stdout (format binary)`,
+      ),
+      7,
+    );
+    // Failures of the read are named as such; a record memkeep refuses
+    // (memoryRecord) is not one.
     let read = 0;
+    const next = () =>
+      rows.next().catch((error) =>
+        Promise.reject(readFailure(table, read, error))
+      );
     try {
-      for await (
-        const row of binaryRows(
-          copyOut(
-            `copy (${
-              selectRows(table, "vector", where, [])
-            }) to stdout (format binary)`,
-          ),
-          7,
-        )
-      ) {
-        const [id, vector, ...rest] = row;
+      for (let row = await next(); !row.done; read++, row = await next()) {
+        const [id, vector, ...rest] = row.value;
         const record = memoryRecord(
           [text(id!), vector === null ? null : "", ...rest.map(text)],
           true,
         );
-        read++;
-        if (vector === null) {
-          yield { record, vector: undefined, position: 255 };
-          continue;
-        }
-        const fields: RawRecord = new Map();
-        let position = 0;
-        let at = 0;
-        for (const [key, value] of record) {
-          if (key === "embedding") position = at;
-          else fields.set(key, value);
-          at++;
-        }
-        yield { record: fields, vector: vectorFloat32(vector!), position };
+        yield float32Memory(
+          record,
+          vector === null ? undefined : vectorFloat32(vector!),
+        );
       }
-    } catch (error) {
-      if (
-        error instanceof StoreError &&
-        /^Cannot back up memory/.test(error.message)
-      ) {
-        throw error;
-      }
-      throw new StoreError(
-        `Cannot read the memories of ${table.schema}.${table.table} (after ${read} rows): ${
-          errorMessage(error)
-        }`,
-        { cause: error },
-      );
+    } finally {
+      await rows.return(undefined);
     }
   })();
 }
