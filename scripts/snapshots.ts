@@ -17,10 +17,9 @@ import {
   repoArgument,
   runCommand,
 } from "../lib/cli/run.ts";
-import { openStorage, repoLocation } from "../lib/repo/location.ts";
-import { Repository } from "../lib/repo/repository.ts";
+import { openRepository, repoLocation } from "../lib/repo/location.ts";
 import { listSnapshots } from "../lib/repo/reader.ts";
-import { loadKeys } from "../lib/format/encryption.ts";
+import { storedBytes } from "../lib/repo/storage.ts";
 
 const HELP = `Usage: deno task snapshots --repo REPO [--json]
 
@@ -50,15 +49,10 @@ export async function main(args: string[]): Promise<number> {
       );
     }
     repoArgument(location, values.repo);
-    const storage = openStorage(location, optionalEnv);
-    const repo = await Repository.open(storage, {
-      keys: await loadKeys(optionalEnv),
-    });
+    const { repo } = await openRepository(location, optionalEnv);
+    const storage = repo.storage;
     const snapshots = await listSnapshots(repo);
-    const repositoryBytes = (await storage.list(".")).reduce(
-      (n, f) => n + f.size,
-      0,
-    );
+    const repositoryBytes = await storedBytes(storage);
     if (json) {
       log.info(JSON.stringify({
         repository_bytes: repositoryBytes,

@@ -33,6 +33,7 @@ import { redact } from "../redact.ts";
 import { relationshipSourceOf } from "../store/capture.ts";
 import type { VerifyReport } from "../verify/report.ts";
 import { writeOutput } from "./_output.ts";
+import { freeMoment } from "./_moment.ts";
 import { exportFiles } from "./_files.ts";
 import { followFile, Growth } from "../format/json/follow.ts";
 import { checkExport } from "../format/json/check.ts";
@@ -168,7 +169,15 @@ async function runLocked(
   const store = await openMemoryStore(config.store);
   let started: Date;
   try {
-    started = await freeMoment(dir, now);
+    started = await freeMoment(
+      now,
+      (name) => exists(`${dir}/${name}`),
+      (name) =>
+        new BackupError(
+          `${dir}/${name}`,
+          `Cannot back up: "${dir}/${name}" already exists`,
+        ),
+    );
   } catch (error) {
     await store.close();
     throw error;
@@ -266,22 +275,6 @@ async function runLocked(
     );
   } finally {
     if (tempMade) await removeQuietly(temp);
-  }
-}
-
-/**
- * The moment that names the backup: now, or the next second when a backup
- * already has this second's name (names have one-second resolution).
- */
-async function freeMoment(dir: string, now: () => Date): Promise<Date> {
-  for (let attempt = 0;; attempt++) {
-    const moment = now();
-    const path = `${dir}/${backupName(moment)}`;
-    if (!(await exists(path))) return moment;
-    if (attempt === 2) {
-      throw new BackupError(path, `Cannot back up: "${path}" already exists`);
-    }
-    await new Promise((r) => setTimeout(r, 1001 - (moment.getTime() % 1000)));
   }
 }
 

@@ -22,6 +22,8 @@ import { describeFsError, removeQuietly } from "../util/fs.ts";
 import { removeOnInterrupt } from "../util/interrupt.ts";
 import { isRemote, openStorage } from "../repo/location.ts";
 import { lockRepository } from "../repo/lock.ts";
+import { freeMoment } from "./_moment.ts";
+import { storedBytes } from "../repo/storage.ts";
 import { Repository } from "../repo/repository.ts";
 import { listSnapshots } from "../repo/reader.ts";
 import { saveSnapshot, writeSnapshot } from "../repo/writer.ts";
@@ -128,7 +130,12 @@ export async function backupToRepo(
     );
     progress({ what: "connecting" });
     const store = await openMemoryStore(config.store);
-    const started = await freeMoment(taken, now);
+    const started = await freeMoment(
+      now,
+      (name) => taken.has(name),
+      (name) =>
+        new BackupError(name, `Cannot back up: snapshot ${name} exists`),
+    );
     const name = backupName(started);
     const copy = `${scratch}/${TEMP_PREFIX}${name}-${Deno.pid}.db`;
     using _ = removeOnInterrupt(copy);
@@ -185,10 +192,7 @@ export async function backupToRepo(
     if (!(await storage.list(SNAPSHOTS)).some((f) => f.path.endsWith(id))) {
       throw new RepoError(dir, `The snapshot ${name} did not reach "${dir}"`);
     }
-    const repositoryBytes = (await storage.list(".")).reduce(
-      (n, f) => n + f.size,
-      0,
-    );
+    const repositoryBytes = await storedBytes(storage);
     return {
       repo: dir,
       id,
@@ -199,18 +203,5 @@ export async function backupToRepo(
     };
   } finally {
     await lock.release();
-  }
-}
-
-/** Now, or the next second when a snapshot already has this second's name. */
-async function freeMoment(taken: Set<string>, now: () => Date): Promise<Date> {
-  for (let attempt = 0;; attempt++) {
-    const moment = now();
-    const name = backupName(moment);
-    if (!taken.has(name)) return moment;
-    if (attempt === 2) {
-      throw new BackupError(name, `Cannot back up: snapshot ${name} exists`);
-    }
-    await new Promise((r) => setTimeout(r, 1001 - (moment.getTime() % 1000)));
   }
 }

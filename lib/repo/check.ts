@@ -14,8 +14,7 @@ import { INDEX, packPath, PACKS, SNAPSHOTS } from "./layout.ts";
 import { sha256Hex } from "./pack.ts";
 import type { RepoStorage } from "./storage.ts";
 import type { BlobPlace, Repository } from "./repository.ts";
-import type { SnapshotFile } from "./reader.ts";
-import { decodeTree } from "./snapshot.ts";
+import { readTree, type SnapshotFile } from "./reader.ts";
 import { createHash } from "node:crypto";
 
 /** What a check found. */
@@ -58,7 +57,6 @@ async function check(
   const packs = new Map(
     (await repo.storage.list(PACKS)).map((f) => [f.path, f.size]),
   );
-  const places = new Map([...repo.blobs()].map((b) => [b.id, b]));
   const fail = (why: string): never => {
     throw new RepoError(
       where,
@@ -66,7 +64,7 @@ async function check(
     );
   };
   const need = (id: string, what: string) => {
-    const place = places.get(id);
+    const place = repo.place(id);
     if (!place) fail(`needs ${what} ${id.slice(0, 12)}, which no index lists`);
     const size = packs.get(packPath(place!.pack));
     if (size === undefined) {
@@ -87,13 +85,9 @@ async function check(
   const toRead = new Set<BlobPlace>();
   const dims = snapshot.metadata.memories.dims;
   for (const treeId of snapshot.trees) {
-    need(treeId, "tree");
-    const tree = await repo.read(treeId);
-    bytesRead += tree.length;
-    const entries = decodeTree(tree);
-    if (!entries) fail(`has a damaged tree ${treeId.slice(0, 12)}`);
+    bytesRead += need(treeId, "tree").length;
     blobs++;
-    for (const entry of entries!) {
+    for (const entry of await readTree(repo, treeId, snapshot)) {
       memories++;
       const record = need(entry.record, "record");
       blobs++;

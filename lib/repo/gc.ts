@@ -18,8 +18,7 @@ import { packPath, PACKS } from "./layout.ts";
 import type { IndexFile } from "./layout.ts";
 import type { BlobPlace, Repository } from "./repository.ts";
 import type { Snapshot } from "./snapshot.ts";
-import { decodeTree } from "./snapshot.ts";
-import { RepoError } from "../errors.ts";
+import { readTree } from "./reader.ts";
 
 /** A pack is repacked when less than this share of its bytes is needed. */
 export const REPACK_BELOW = 0.5;
@@ -60,16 +59,7 @@ async function mark(
     for (const treeId of snapshot.trees) {
       if (needed.has(treeId)) continue; // an unchanged tree: its memories too
       needed.add(treeId);
-      const entries = decodeTree(await repo.read(treeId));
-      if (!entries) {
-        throw new RepoError(
-          repo.storage.location,
-          `Damaged repository: tree ${
-            treeId.slice(0, 12)
-          } of snapshot ${snapshot.name} cannot be read`,
-        );
-      }
-      for (const entry of entries) {
+      for (const entry of await readTree(repo, treeId, snapshot)) {
         needed.add(entry.record);
         if (entry.vector !== undefined) needed.add(entry.vector);
       }

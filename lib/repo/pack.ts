@@ -12,9 +12,8 @@
 
 import { createHash } from "node:crypto";
 import zlib from "node:zlib";
-import { z } from "zod";
 import { RepoError } from "../errors.ts";
-import { type BlobEntry, BlobEntrySchema, type BlobType } from "./layout.ts";
+import type { BlobEntry, BlobType } from "./layout.ts";
 
 /** A pack is written once its blobs reach this many bytes. */
 export const PACK_TARGET = 16 * 1024 * 1024;
@@ -145,46 +144,6 @@ export function openBlob(
     );
   }
   return raw;
-}
-
-const PackHeaderSchema = z.object({ blobs: z.array(BlobEntrySchema) })
-  .strict();
-
-/**
- * The blob list a pack carries at its end.
- *
- * @param bytes The whole (decrypted) pack.
- * @param where The pack, for messages.
- * @returns Its blobs.
- * @throws {RepoError} When the list is missing or damaged.
- */
-export function packBlobs(bytes: Uint8Array, where: string): BlobEntry[] {
-  const damaged = (why: string, cause?: unknown) =>
-    new RepoError(where, `Damaged repository: pack "${where}" ${why}`, {
-      cause,
-    });
-  if (bytes.length < 4) throw damaged("is too short");
-  const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.length)
-    .getUint32(bytes.length - 4, true);
-  if (length > bytes.length - 4) throw damaged("has no blob list");
-  let parsed: unknown;
-  try {
-    const header = zlib.zstdDecompressSync(
-      bytes.subarray(bytes.length - 4 - length, bytes.length - 4),
-    );
-    parsed = JSON.parse(new TextDecoder().decode(header));
-  } catch (error) {
-    throw damaged("has a damaged blob list", error);
-  }
-  const result = PackHeaderSchema.safeParse(parsed);
-  if (!result.success) throw damaged("has a damaged blob list");
-  const end = bytes.length - 4 - length;
-  for (const blob of result.data.blobs) {
-    if (blob.offset + blob.length > end) {
-      throw damaged(`lists blob ${blob.id.slice(0, 12)} past its data`);
-    }
-  }
-  return result.data.blobs;
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   joinRecord,
   type Snapshot,
   SnapshotSchema,
+  type TreeEntry,
 } from "./snapshot.ts";
 
 /** A snapshot and the file it is in. */
@@ -106,6 +107,32 @@ export async function findSnapshot(
 }
 
 /**
+ * The memories a tree blob of a snapshot lists.
+ *
+ * @param repo The repository.
+ * @param treeId The tree.
+ * @param snapshot The snapshot it belongs to, for messages.
+ * @returns Its entries.
+ * @throws {RepoError} When it is missing, damaged or not a tree.
+ */
+export async function readTree(
+  repo: Repository,
+  treeId: string,
+  snapshot: Snapshot,
+): Promise<TreeEntry[]> {
+  const entries = decodeTree(await repo.read(treeId));
+  if (!entries) {
+    throw new RepoError(
+      repo.storage.location,
+      `Damaged repository: tree ${
+        treeId.slice(0, 12)
+      } of snapshot ${snapshot.name} cannot be read`,
+    );
+  }
+  return entries;
+}
+
+/**
  * A snapshot's memories, in the order the backup read them.
  *
  * @param repo The repository.
@@ -131,16 +158,7 @@ async function* memoriesOf(
   includeVectors: boolean,
 ): AsyncGenerator<RawRecord> {
   for (const treeId of snapshot.trees) {
-    const entries = decodeTree(await repo.read(treeId));
-    if (!entries) {
-      throw new RepoError(
-        repo.storage.location,
-        `Damaged repository: tree ${
-          treeId.slice(0, 12)
-        } of snapshot ${snapshot.name} cannot be read`,
-      );
-    }
-    for (const entry of entries) {
+    for (const entry of await readTree(repo, treeId, snapshot)) {
       const record = await repo.read(entry.record);
       const vector = entry.vector !== undefined && includeVectors
         ? await repo.read(entry.vector)

@@ -59,8 +59,8 @@ export class Repository {
   readonly #blobs = new Map<string, BlobPlace>();
   #pack = new PackWriter();
   #pending = new Set<string>();
+  /** The packs this backup wrote since the last commit. */
   #written: IndexFile["packs"] = [];
-  #totals: WriteTotals = { bytes: 0, blobs: 0, packs: [] };
 
   /**
    * The last pack read whole (an encrypted pack cannot be read by range,
@@ -197,6 +197,11 @@ export class Repository {
     return this.#blobs.values();
   }
 
+  /** Where the index says a blob is, if it lists it. */
+  place(id: string): BlobPlace | undefined {
+    return this.#blobs.get(id);
+  }
+
   /**
    * Replaces every index file by one that lists `packs` (and what this
    * repository wrote since it was opened): the new file is written first,
@@ -246,9 +251,6 @@ export class Repository {
     const { bytes, blobs } = this.#pack.finish();
     const { id, size } = await this.writeFile(packPath, bytes);
     this.#written.push({ id, size, blobs });
-    this.#totals.bytes += size;
-    this.#totals.blobs += blobs.length;
-    this.#totals.packs.push({ id, size, blobs });
   }
 
   /**
@@ -259,11 +261,13 @@ export class Repository {
    */
   async commit(): Promise<WriteTotals> {
     await this.#flushPack();
-    if (this.#written.length > 0) {
-      const index: IndexFile = { packs: this.#written };
-      const bytes = deflate(new TextEncoder().encode(JSON.stringify(index)));
-      this.#totals.bytes += (await this.writeFile(indexPath, bytes)).size;
-      for (const pack of this.#written) {
+    const packs = this.#written;
+    let bytes = packs.reduce((n, p) => n + p.size, 0);
+    if (packs.length > 0) {
+      const index: IndexFile = { packs };
+      const text = deflate(new TextEncoder().encode(JSON.stringify(index)));
+      bytes += (await this.writeFile(indexPath, text)).size;
+      for (const pack of packs) {
         for (const blob of pack.blobs) {
           this.#blobs.set(blob.id, { ...blob, pack: pack.id });
         }
@@ -271,20 +275,11 @@ export class Repository {
     }
     this.#written = [];
     this.#pending.clear();
-    const totals = this.#totals;
-    this.#totals = { bytes: 0, blobs: 0, packs: [] };
-    return totals;
-  }
-
-  /**
-   * A whole pack, checked against its name (and decrypted).
-   *
-   * @param id The pack.
-   * @returns Its bytes: blobs, then their list.
-   * @throws {RepoError} When it is missing or does not match its name.
-   */
-  async readPack(id: string): Promise<Uint8Array> {
-    return await this.readFile(packPath(id), "pack");
+    return {
+      bytes,
+      blobs: packs.reduce((n, p) => n + p.blobs.length, 0),
+      packs,
+    };
   }
 
   /**
@@ -309,7 +304,7 @@ export class Repository {
       ? undefined
       : this.storage.readStream?.(path);
     if (!stream) {
-      const bytes = await this.readPack(pack);
+      const bytes = await this.readFile(path, "pack");
       for (const place of sorted) {
         if (place.offset + place.length > bytes.length) {
           throw new RepoError(

@@ -22,7 +22,7 @@ import { createHash } from "node:crypto";
 import { encode, signV4 } from "./sigv4.ts";
 import { RepoError, UsageError } from "../errors.ts";
 import { registerSecret } from "../redact.ts";
-import type { RepoStorage, StoredFile } from "./storage.ts";
+import { isTemporary, type RepoStorage, type StoredFile } from "./storage.ts";
 
 /** The settings an S3 repository reads. */
 export const S3_ENV = [
@@ -330,7 +330,7 @@ export class S3Storage implements RepoStorage {
         );
         const size = Number(/<Size>(\d+)<\/Size>/.exec(body!)?.[1] ?? 0);
         const path = key.slice(strip);
-        if (path.split("/").some((p) => p.startsWith(".tmp-"))) continue;
+        if (isTemporary(path)) continue;
         found.push({ path, size });
       }
       token = /<IsTruncated>true<\/IsTruncated>/.test(xml)

@@ -54,6 +54,21 @@ export interface RepoStorage {
   removeTemporary?(): Promise<number>;
 }
 
+/** Whether a path is, or is inside, a file being written (`.tmp-…`). */
+export function isTemporary(path: string): boolean {
+  return path.split("/").some((part) => part.startsWith(".tmp-"));
+}
+
+/**
+ * The bytes a repository's files take.
+ *
+ * @param storage The repository.
+ * @returns The sum of their sizes.
+ */
+export async function storedBytes(storage: RepoStorage): Promise<number> {
+  return (await storage.list(".")).reduce((n, f) => n + f.size, 0);
+}
+
 /**
  * A repository in a local directory. A file is written beside its final
  * name, synced, renamed into place and the directory synced: a crash leaves
@@ -169,27 +184,31 @@ export class LocalStorage implements RepoStorage {
     }
   }
 
+  /** Visits every file under a folder (recursively); none when it is absent. */
+  async #walk(
+    rel: string,
+    visit: (path: string, entry: Deno.DirEntry) => Promise<void>,
+  ): Promise<void> {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(this.#full(rel)));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      this.#fail("list", rel, error);
+    }
+    for (const entry of entries) {
+      const path = `${rel}/${entry.name}`;
+      if (entry.isDirectory) await this.#walk(path, visit);
+      else await visit(path, entry);
+    }
+  }
+
   async list(folder: string): Promise<StoredFile[]> {
     const found: StoredFile[] = [];
-    const walk = async (rel: string) => {
-      let entries: Deno.DirEntry[];
-      try {
-        entries = await Array.fromAsync(Deno.readDir(this.#full(rel)));
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound) return;
-        this.#fail("list", rel, error);
-      }
-      for (const entry of entries) {
-        const path = `${rel}/${entry.name}`;
-        if (entry.name.startsWith(".tmp-")) continue;
-        if (entry.isDirectory) await walk(path);
-        else if (entry.isFile) {
-          const info = await Deno.stat(this.#full(path));
-          found.push({ path, size: info.size });
-        }
-      }
-    };
-    await walk(folder);
+    await this.#walk(folder, async (path, entry) => {
+      if (!entry.isFile || isTemporary(path)) return;
+      found.push({ path, size: (await Deno.stat(this.#full(path))).size });
+    });
     return found;
   }
 
@@ -214,24 +233,11 @@ export class LocalStorage implements RepoStorage {
 
   async removeTemporary(): Promise<number> {
     let removed = 0;
-    const walk = async (rel: string) => {
-      let entries: Deno.DirEntry[];
-      try {
-        entries = await Array.fromAsync(Deno.readDir(this.#full(rel)));
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound) return;
-        this.#fail("list", rel, error);
-      }
-      for (const entry of entries) {
-        const path = `${rel}/${entry.name}`;
-        if (entry.isDirectory) await walk(path);
-        else if (entry.name.startsWith(".tmp-") && entry.isFile) {
-          await this.remove(path);
-          removed++;
-        }
-      }
-    };
-    await walk(".");
+    await this.#walk(".", async (path, entry) => {
+      if (!entry.isFile || !entry.name.startsWith(".tmp-")) return;
+      await this.remove(path);
+      removed++;
+    });
     return removed;
   }
 

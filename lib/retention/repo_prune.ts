@@ -17,6 +17,8 @@ import { listSnapshots, type SnapshotFile } from "../repo/reader.ts";
 import { checkSnapshot } from "../repo/check.ts";
 import { collectGarbage, type Collection, neededBlobs } from "../repo/gc.ts";
 import { lockRepository } from "../repo/lock.ts";
+import { readConfig } from "../repo/config.ts";
+import { storedBytes } from "../repo/storage.ts";
 import { applyRetention, type RetentionDecision } from "./policy.ts";
 import type { PruneOptions } from "./prune.ts";
 
@@ -48,17 +50,14 @@ export async function pruneRepo(
   },
 ): Promise<RepoPruneOutcome> {
   const storage = openStorage(location, options.env);
-  // Opening first: a missing repository is named before the lock is made.
-  await Repository.open(storage, { keys: options.keys });
+  // A missing repository is named before the lock is made.
+  await readConfig(storage, {});
   const lock = await lockRepository(storage, "prune", {
     waitMs: options.lockWaitMs,
   });
   try {
     const repo = await Repository.open(storage, { keys: options.keys });
-    const bytesBefore = (await storage.list(".")).reduce(
-      (n, f) => n + f.size,
-      0,
-    );
+    const bytesBefore = await storedBytes(storage);
     const snapshots = await listSnapshots(repo);
     const decisions = applyRetention(
       options.now,
