@@ -17,10 +17,8 @@ import * as log from "../lib/cli/log.ts";
 import type { ExportFormat } from "../lib/format/records.ts";
 import { EXIT_OK, optionalEnv, runCommand } from "../lib/cli/run.ts";
 import { writeSnapshotBackup } from "../lib/backup/from_snapshot.ts";
-import { openStorage, repoLocation } from "../lib/repo/location.ts";
-import { Repository } from "../lib/repo/repository.ts";
+import { openRepository, repoLocation } from "../lib/repo/location.ts";
 import { findSnapshot } from "../lib/repo/reader.ts";
-import { loadKeys } from "../lib/format/encryption.ts";
 
 const HELP = `Usage: deno task export [options]
        deno task export --repo REPO --snapshot NAME|latest [--output DIR]
@@ -156,9 +154,7 @@ async function exportSnapshot(
   if (output.trim() === "") {
     throw new UsageError("--output", "Invalid --output: it is empty");
   }
-  const opened = await Repository.open(openStorage(repo, optionalEnv), {
-    keys: await loadKeys(optionalEnv),
-  });
+  const { repo: opened } = await openRepository(repo, optionalEnv);
   const file = await findSnapshot(opened, values.snapshot);
   const result = await writeSnapshotBackup(opened, file, output, {
     onProgress: json ? undefined : log.progress,

@@ -16,8 +16,11 @@ import { resolveConfig } from "../lib/store/config.ts";
 import { loadKeys } from "../lib/format/encryption.ts";
 import { UsageError } from "../lib/errors.ts";
 import { writeSnapshotBackup } from "../lib/backup/from_snapshot.ts";
-import { isRemote, openStorage, repoLocation } from "../lib/repo/location.ts";
-import { Repository } from "../lib/repo/repository.ts";
+import {
+  isRemote,
+  openRepository,
+  repoLocation,
+} from "../lib/repo/location.ts";
 import { findSnapshot } from "../lib/repo/reader.ts";
 import { TEMP_PREFIX } from "../lib/format/layout.ts";
 import { removeQuietly } from "../lib/util/fs.ts";
@@ -128,9 +131,7 @@ export async function main(args: string[]): Promise<number> {
       interrupted?.[Symbol.dispose]();
     };
     if (repo !== undefined) {
-      const opened = await Repository.open(openStorage(repo, optionalEnv), {
-        keys: await loadKeys(optionalEnv),
-      });
+      const { repo: opened } = await openRepository(repo, optionalEnv);
       const file = await findSnapshot(opened, values.snapshot!);
       // Beside the repository, or for a bucket in the backup directory.
       scratch = `${

@@ -14,8 +14,7 @@ import * as log from "../lib/cli/log.ts";
 import { loadKeys } from "../lib/format/encryption.ts";
 import { verifyBackup } from "../lib/verify/verify.ts";
 import { UsageError } from "../lib/errors.ts";
-import { openStorage, repoLocation } from "../lib/repo/location.ts";
-import { Repository } from "../lib/repo/repository.ts";
+import { openRepository, repoLocation } from "../lib/repo/location.ts";
 import { findSnapshot, listSnapshots } from "../lib/repo/reader.ts";
 import {
   checkFileNames,
@@ -155,12 +154,10 @@ async function verifyRepo(
   readDataFlag: boolean | number,
   json: boolean,
 ): Promise<number> {
-  const storage = openStorage(location, optionalEnv);
-  const keys = await loadKeys(optionalEnv);
-  const repo = await Repository.open(storage, {
-    keys,
-    structure: keys === undefined,
+  const { repo, keys } = await openRepository(location, optionalEnv, {
+    structure: true,
   });
+  const storage = repo.storage;
   if (repo.sealer.encrypted && keys === undefined) {
     // Without the key: every file against its name, and no more.
     const files = await checkFileNames(storage);

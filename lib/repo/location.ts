@@ -9,6 +9,8 @@
 import { UsageError } from "../errors.ts";
 import { parseS3Location, S3Storage } from "./s3.ts";
 import { LocalStorage, type RepoStorage } from "./storage.ts";
+import { Repository } from "./repository.ts";
+import { type Keys, loadKeys } from "../format/encryption.ts";
 
 /** The setting that names the repository when `--repo` is not given. */
 export const REPO_ENV = "MEMKEEP_REPO";
@@ -65,4 +67,27 @@ export function openStorage(
 ): RepoStorage {
   if (!isRemote(location)) return new LocalStorage(location);
   return new S3Storage(parseS3Location(location, env, "--repo"), env);
+}
+
+/**
+ * Opens the repository a command names, with the S3 settings and the keys
+ * (`AGE_IDENTITY_FILE`, `AGE_PASSPHRASE`) the environment gives.
+ *
+ * @param location What {@linkcode repoLocation} returned.
+ * @param env Reads the settings.
+ * @param options `structure`: see {@linkcode Repository.open}.
+ * @returns The repository, and the keys (`undefined` when none is set).
+ */
+export async function openRepository(
+  location: string,
+  env: (name: string) => string | undefined,
+  options: { structure?: boolean } = {},
+): Promise<{ repo: Repository; keys: Keys | undefined }> {
+  const storage = openStorage(location, env);
+  const keys = await loadKeys(env);
+  const repo = await Repository.open(storage, {
+    keys,
+    structure: options.structure ?? false,
+  });
+  return { repo, keys };
 }
