@@ -1,5 +1,5 @@
 /**
- * `deno task bench [--server pglite|postgres] [--memories 38664] [--dims
+ * `deno task bench [--repo [--days 42]] [--server pglite|postgres] [--memories 38664] [--dims
  * 1536] [--relationships 1245] [--scales 0.25,0.5,1,2] [--json]`
  *
  * Measures memkeep against the server's own limits, in one run on one
@@ -20,10 +20,10 @@
  */
 
 import { parseArgs } from "node:util";
-import { childArgs } from "../lib/cli/launcher.ts";
 import * as log from "../lib/cli/log.ts";
-import { BENCH, DENO, psql, ROOT, size, timed } from "./measure.ts";
+import { BENCH, DENO, memkeep, psql, ROOT, size, timed } from "./measure.ts";
 import { type BenchServer, pgliteServer, postgresServer } from "./stores.ts";
+import { repoBench, repoBenchReport } from "./repo_bench.ts";
 
 interface Row {
   work: string;
@@ -47,21 +47,6 @@ const TARGETS = {
 };
 
 /**
- * The command line `deno task COMMAND ARGS` runs with these settings: the
- * script with exactly the launcher's grants and memory flags.
- */
-function memkeep(
-  command: string,
-  args: string[],
-  env: Record<string, string>,
-): string[] {
-  return [
-    DENO,
-    ...childArgs(command, args, (name) => env[name], { cwd: ROOT }),
-  ];
-}
-
-/**
  * Runs the benchmark.
  *
  * @param argv Command-line arguments.
@@ -78,6 +63,8 @@ export async function main(argv: string[]): Promise<number> {
       server: { type: "string", default: "pglite" },
       scales: { type: "string", default: "0.25,0.5,1,2" },
       json: { type: "boolean", default: false },
+      repo: { type: "boolean", default: false },
+      days: { type: "string", default: "42" },
       // For a smoke run at a size where the targets mean nothing: they are
       // still reported, but a missed one does not fail the run.
       "ignore-targets": { type: "boolean", default: false },
@@ -101,6 +88,15 @@ export async function main(argv: string[]): Promise<number> {
   const server: BenchServer = kind === "postgres"
     ? await postgresServer(sized, out)
     : await pgliteServer(sized, out);
+  if (values.repo) {
+    return await runRepoBench(server, out, Number(values.days), {
+      json: values.json!,
+      ignoreTargets: values["ignore-targets"]!,
+      header: `${
+        memories.toLocaleString("en-US")
+      } memories × ${dims} dims, ${relationships} relationships`,
+    });
+  }
   const rows: Row[] = [];
   const add = (
     work: string,
@@ -349,6 +345,31 @@ export async function main(argv: string[]): Promise<number> {
         (memoryGrowth === null || memoryGrowth <= 1.2)
     ? 0
     : 1;
+}
+
+/** `--repo`: the nights of a repository ({@linkcode repoBench}). */
+async function runRepoBench(
+  server: BenchServer,
+  out: string,
+  days: number,
+  options: { json: boolean; ignoreTargets: boolean; header: string },
+): Promise<number> {
+  let result;
+  try {
+    result = await repoBench(server, out, days);
+  } finally {
+    await server.stop();
+  }
+  if (options.json) {
+    log.info(JSON.stringify({ server: server.description, ...result }));
+  } else {
+    log.info(
+      `memkeep repository benchmark: ${days} nights of ${options.header}, on ${server.description}`,
+    );
+    log.info("");
+    for (const line of repoBenchReport(result)) log.info(line);
+  }
+  return options.ignoreTargets || result.met ? 0 : 1;
 }
 
 if (import.meta.main) Deno.exitCode = await main(Deno.args);

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { childArgs } from "../lib/cli/launcher.ts";
+
 export const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 export const BENCH = `${ROOT}/.bench`;
 export const DENO = Deno.execPath();
@@ -109,4 +111,24 @@ export async function runSql(url: string, sql: string): Promise<string> {
     );
   }
   return new TextDecoder().decode(out.stdout).trim();
+}
+
+/**
+ * The command line `deno task COMMAND ARGS` runs with these settings: the
+ * script with exactly the launcher's grants and memory flags.
+ *
+ * @param command The task, e.g. `backup`.
+ * @param args Its arguments.
+ * @param env Its settings.
+ * @returns The command line.
+ */
+export function memkeep(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+): string[] {
+  return [
+    DENO,
+    ...childArgs(command, args, (name) => env[name], { cwd: ROOT }),
+  ];
 }

@@ -66,6 +66,11 @@ export interface BenchServer extends Target {
   emptyTarget(name: string): Promise<Target>;
   /** The store at `scale` × its size. */
   scaled(scale: number): Promise<Target>;
+  /**
+   * A copy of the store (memories and relationship store) that a run may
+   * change; its table is `MEMORY_TABLE` (or `memories`) in its settings.
+   */
+  copy(name: string): Promise<Target>;
 }
 
 /** The store's size. */
@@ -86,6 +91,17 @@ async function ensureStore(size: Size): Promise<string> {
   } catch {
     // build it
   }
+  await buildStore(dir, size);
+  await Deno.writeTextFile(`${dir}/done`, new Date().toISOString());
+  return dir;
+}
+
+/**
+ * Builds the demo store of the given size in `dir` (replacing what is
+ * there): the same rows for the same size, every time.
+ */
+async function buildStore(dir: string, size: Size): Promise<void> {
+  const { memories, dims, relationships } = size;
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.mkdir(dir, { recursive: true });
   log.progress({
@@ -106,9 +122,7 @@ async function ensureStore(size: Size): Promise<string> {
       .rows.map((r) => r.id);
   await db.close();
   seedRelationshipStore(`${dir}/relationships.db`, ids, { relationships });
-  await Deno.writeTextFile(`${dir}/done`, new Date().toISOString());
   log.clearProgress();
-  return dir;
 }
 
 /** A pglite-socket server for a data directory, in its own process. */
@@ -206,6 +220,12 @@ export async function pgliteServer(
         relationships: Math.round(size.relationships * scale),
       });
       return pgliteTarget(dir, n);
+    },
+    async copy(name) {
+      // Built again rather than copied: the cached store's data directory
+      // is being served.
+      await buildStore(`${out}/${name}`, size);
+      return pgliteTarget(`${out}/${name}`, size.memories);
     },
   };
 }
@@ -336,6 +356,20 @@ export async function postgresServer(
       );
       await settle(server, `${schema}.${name}`);
       return tableTarget(name, n, relationships);
+    },
+    async copy(name) {
+      const dir = `${out}/${name}`;
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await Deno.mkdir(dir, { recursive: true });
+      await Deno.copyFile(relationships, `${dir}/relationships.db`);
+      await runSql(
+        server,
+        `drop table if exists ${schema}.${name};
+         ${createTable(`${schema}.${name}`, size.dims)}
+         insert into ${schema}.${name} select * from ${table}`,
+      );
+      await settle(server, `${schema}.${name}`);
+      return tableTarget(name, size.memories, `${dir}/relationships.db`);
     },
     async stop() {
       await stopServer();

@@ -12,7 +12,11 @@
 
 import { DEFAULT_EXPORT_DIR, resolveConfig } from "../lib/store/config.ts";
 import { UsageError } from "../lib/errors.ts";
-import { EXPORT_FORMATS, exportMemories } from "../lib/backup/export.ts";
+import {
+  EXPORT_FORMATS,
+  exportMemories,
+  type ExportResult,
+} from "../lib/backup/export.ts";
 import * as log from "../lib/cli/log.ts";
 import type { ExportFormat } from "../lib/format/records.ts";
 import { EXIT_OK, optionalEnv, runCommand } from "../lib/cli/run.ts";
@@ -21,10 +25,12 @@ import { openRepository, repoLocation } from "../lib/repo/location.ts";
 import { findSnapshot } from "../lib/repo/reader.ts";
 
 const HELP = `Usage: deno task export [options]
-       deno task export --repo REPO --snapshot NAME|latest [--output DIR]
+       deno task export --repo REPO --snapshot NAME|latest [--format F] [--output DIR]
 
-Exports the memory store and the relationship store; or writes a snapshot of
-a repository out as a self-contained backup directory DIR/memory_… (json).
+Exports the memory store and the relationship store, or a snapshot of a
+repository: as json, a snapshot is written as a self-contained backup
+directory DIR/memory_… (deno task verify and restore take it); as csv or
+markdown, as an export of the store at that moment.
 
 Options:
   --format F      json (the backup format), csv (for analysis) or markdown
@@ -76,38 +82,43 @@ export async function main(args: string[]): Promise<number> {
       onProgress: json ? undefined : log.progress,
       onWarning: log.warn,
     });
-    log.clearProgress();
-    const m = result.metadata;
-    if (json) {
-      log.info(JSON.stringify({
-        ok: true,
-        path: result.path,
-        format: m.format,
-        memory_count: m.memory_count,
-        relationship_count: m.relationship_count,
-        includes_vectors: m.includes_vectors,
-        user_id: m.user_id,
-        bytes: result.bytes,
-        combined_sha256: result.checksums.combined,
-        duration_ms: m.duration_ms,
-        verified: result.verification?.ok ?? false,
-      }));
-    } else {
-      log.info(
-        `✓ Exported ${log.count(m.memory_count)} memories and ${
-          log.count(m.relationship_count)
-        } relationships as ${m.format} to ${result.path}`,
-      );
-      log.info(
-        `  ${Object.keys(result.checksums.files).join(", ")}: ${
-          log.bytes(result.bytes)
-        } in ${log.duration(m.duration_ms)}${
-          result.verification ? ", verified" : ""
-        }`,
-      );
-    }
-    return EXIT_OK;
+    return report(result, json, "");
   });
+}
+
+/** Prints an export's result; `what` follows "memories and N relationships". */
+function report(result: ExportResult, json: boolean, what: string): number {
+  log.clearProgress();
+  const m = result.metadata;
+  if (json) {
+    log.info(JSON.stringify({
+      ok: true,
+      path: result.path,
+      format: m.format,
+      memory_count: m.memory_count,
+      relationship_count: m.relationship_count,
+      includes_vectors: m.includes_vectors,
+      user_id: m.user_id,
+      bytes: result.bytes,
+      combined_sha256: result.checksums.combined,
+      duration_ms: m.duration_ms,
+      verified: result.verification?.ok ?? false,
+    }));
+  } else {
+    log.info(
+      `✓ Exported ${log.count(m.memory_count)} memories and ${
+        log.count(m.relationship_count)
+      } relationships${what} as ${m.format} to ${result.path}`,
+    );
+    log.info(
+      `  ${Object.keys(result.checksums.files).join(", ")}: ${
+        log.bytes(result.bytes)
+      } in ${log.duration(m.duration_ms)}${
+        result.verification ? ", verified" : ""
+      }`,
+    );
+  }
+  return EXIT_OK;
 }
 
 async function exportSnapshot(
@@ -136,13 +147,19 @@ async function exportSnapshot(
       "Missing --snapshot: the snapshot to export, by name or latest (deno task snapshots --repo REPO lists them)",
     );
   }
-  if ((values.format ?? "json") !== "json") {
+  const format = values.format ?? "json";
+  if (!(EXPORT_FORMATS as readonly string[]).includes(format)) {
     throw new UsageError(
       "--format",
-      `Invalid --format "${values.format}" with --repo: a snapshot is exported as a backup directory (json); export csv or markdown from the store`,
+      `Invalid --format "${format}": must be one of ${
+        EXPORT_FORMATS.join(", ")
+      }`,
     );
   }
-  for (const flag of ["no-vectors", "user", "table"] as const) {
+  const flags = format === "json"
+    ? ["no-vectors", "user", "table"] as const
+    : ["user", "table"] as const;
+  for (const flag of flags) {
     if (values[flag] !== undefined) {
       throw new UsageError(
         `--${flag}`,
@@ -156,6 +173,17 @@ async function exportSnapshot(
   }
   const { repo: opened } = await openRepository(repo, optionalEnv);
   const file = await findSnapshot(opened, values.snapshot);
+  if (format !== "json") {
+    const result = await exportMemories({
+      snapshot: { repo: opened, file },
+      format: format as ExportFormat,
+      output,
+      includeVectors: !values["no-vectors"],
+      verify: values.verify ?? false,
+      onProgress: json ? undefined : log.progress,
+    });
+    return report(result, json, ` of snapshot ${file.snapshot.name}`);
+  }
   const result = await writeSnapshotBackup(opened, file, output, {
     onProgress: json ? undefined : log.progress,
   });

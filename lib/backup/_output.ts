@@ -25,12 +25,7 @@ import { verifyBackup } from "../verify/verify.ts";
 import { type ExportChecks } from "../format/json/check.ts";
 import { type VerifyReport } from "../verify/report.ts";
 import { removeQuietly, syncDir } from "../util/fs.ts";
-import type { MemoryStore } from "../store/memory/read.ts";
-import {
-  type CaptureOptions,
-  type StoreCapture,
-  withStoreCapture,
-} from "../store/capture.ts";
+import type { Capture, RecordSource } from "../format/source.ts";
 import type { OnProgress } from "../progress.ts";
 
 /** What a format writer wrote into the directory. */
@@ -47,16 +42,17 @@ export interface Written {
 export interface OutputOptions {
   /** The temporary directory (made by the caller, empty). */
   readonly dir: string;
-  /** The open memory store; closed once it has been read. */
-  readonly store: MemoryStore;
-  /** The relationship store to copy, if any. */
-  readonly relationshipSource: string | undefined;
-  /** What to capture (the copy of the relationship store goes where it says). */
-  readonly capture: CaptureOptions;
+  /**
+   * Where the records come from: the stores captured at one instant
+   * ({@linkcode storeCapture}), or a repository snapshot.
+   */
+  readonly capture: Capture;
+  /** Where the capture puts its copy of the relationship store. */
+  readonly relationshipsCopy: string;
   /** Whether the copy of the relationship store is one of the files. */
   readonly keepRelationshipsCopy: boolean;
   /** The format writer. */
-  readonly write: (capture: StoreCapture) => Promise<Written>;
+  readonly write: (source: RecordSource) => Promise<Written>;
   /** Verify the sealed directory. */
   readonly verify: boolean;
   /** `Backup` or `Export`, for the error when it does not verify. */
@@ -81,17 +77,12 @@ export interface Output extends Sealed {
  * @throws {BackupError} When it does not verify.
  */
 export async function writeOutput(options: OutputOptions): Promise<Output> {
-  const written = await withStoreCapture(
-    options.store,
-    options.relationshipSource,
-    options.capture,
-    async (capture) => ({
-      header: capture.header,
-      ...(await options.write(capture)),
-    }),
-  ).finally(() => options.store.close());
+  const written = await options.capture(async (source) => ({
+    header: source.header,
+    ...(await options.write(source)),
+  }));
   if (!options.keepRelationshipsCopy) {
-    await removeQuietly(options.capture.relationshipsCopy);
+    await removeQuietly(options.relationshipsCopy);
   }
   const sealed = await seal(options.dir, {
     ...written.header,

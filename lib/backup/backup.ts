@@ -30,7 +30,7 @@ import { writeExport } from "../format/json/writer.ts";
 import { openMemoryStore } from "../store/memory/read.ts";
 import type { BackupMetadata, Checksums } from "../format/records.ts";
 import { redact } from "../redact.ts";
-import { relationshipSourceOf } from "../store/capture.ts";
+import { relationshipSourceOf, storeCapture } from "../store/capture.ts";
 import type { VerifyReport } from "../verify/report.ts";
 import { writeOutput } from "./_output.ts";
 import { freeMoment } from "./_moment.ts";
@@ -200,19 +200,19 @@ async function runLocked(
       );
     }
     const verify = options.verify ?? true;
+    const relationshipsCopy = `${temp}/${RELATIONSHIPS_COPY_FILE}`;
     const { metadata, checksums, bytes, verification } = await writeOutput({
       dir: temp,
-      store,
-      relationshipSource,
-      capture: {
+      capture: storeCapture(store, relationshipSource, {
         config,
         format: "json",
         includeVectors: options.includeVectors ?? true,
         name,
         started,
-        relationshipsCopy: `${temp}/${RELATIONSHIPS_COPY_FILE}`,
+        relationshipsCopy,
         onProgress: progress,
-      },
+      }),
+      relationshipsCopy,
       keepRelationshipsCopy: true,
       write: async (capture) => {
         const path = `${temp}/${EXPORT_FILE}`;

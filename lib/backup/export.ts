@@ -38,7 +38,11 @@ import type {
   Checksums,
   ExportFormat,
 } from "../format/records.ts";
-import { relationshipSourceOf, type StoreCapture } from "../store/capture.ts";
+import { relationshipSourceOf, storeCapture } from "../store/capture.ts";
+import type { Capture, RecordSource } from "../format/source.ts";
+import type { Repository } from "../repo/repository.ts";
+import type { SnapshotFile } from "../repo/reader.ts";
+import { snapshotCapture } from "./snapshot_capture.ts";
 import type { VerifyReport } from "../verify/report.ts";
 import { onInterrupt } from "../util/interrupt.ts";
 import { acquireLock } from "../util/lock.ts";
@@ -53,10 +57,25 @@ export const EXPORT_FORMATS: readonly ExportFormat[] = [
   "markdown",
 ];
 
-/** What to export, how and where. */
-export interface ExportOptions {
-  /** The stores, table and user filter. */
-  readonly config: Config;
+/** A repository snapshot to export instead of the stores. */
+export interface SnapshotSource {
+  readonly repo: Repository;
+  readonly file: SnapshotFile;
+}
+
+/**
+ * What to export, how and where: the stores (`config`: table and user
+ * filter), or a repository `snapshot`.
+ */
+export type ExportOptions =
+  & ExportSettings
+  & (
+    | { readonly config: Config; readonly snapshot?: undefined }
+    | { readonly snapshot: SnapshotSource; readonly config?: undefined }
+  );
+
+/** How and where to export. */
+export interface ExportSettings {
   /** `json`, `csv` or `markdown`. */
   readonly format: ExportFormat;
   /** The output directory (default `./exports/memory`). */
@@ -87,7 +106,7 @@ export interface ExportResult {
   readonly verification: VerifyReport | undefined;
 }
 
-type Writer = (dir: string, capture: StoreCapture) => Promise<{
+type Writer = (dir: string, capture: RecordSource) => Promise<{
   files: Record<string, FileDigest>;
   memories: number;
 }>;
@@ -178,38 +197,54 @@ async function exportLocked(
   started: Date,
   startedMs: number,
 ): Promise<ExportResult> {
-  const { config, format } = options;
+  const { format } = options;
   // Left by an export that was killed: the half-written new one goes; an
   // old one whose replacement never arrived goes back into place.
   putBack(output, old);
   await removeQuietly(fresh);
   await removeQuietly(old);
-  const relationshipSource = await relationshipSourceOf(
-    config,
-    options.onWarning,
-  );
-  const store = await openMemoryStore(config.store);
-  try {
-    await Deno.mkdir(fresh);
-    const copy = format === "json"
-      ? `${fresh}/${RELATIONSHIPS_COPY_FILE}`
-      : `${fresh}/.relationships-copy.db`;
-    const { metadata, checksums, bytes, verification } = await writeOutput({
-      dir: fresh,
-      store,
+  const copy = format === "json"
+    ? `${fresh}/${RELATIONSHIPS_COPY_FILE}`
+    : `${fresh}/.relationships-copy.db`;
+  const includeVectors = format !== "markdown" &&
+    (options.includeVectors ?? true);
+  let capture: Capture;
+  if (options.snapshot) {
+    capture = snapshotCapture(options.snapshot.repo, options.snapshot.file, {
+      format,
+      includeVectors,
+      relationshipsCopy: copy,
+      sortDir: `${fresh}/.sort`,
+      onProgress: options.onProgress,
+    });
+  } else {
+    const { config } = options;
+    const relationshipSource = await relationshipSourceOf(
+      config,
+      options.onWarning,
+    );
+    capture = storeCapture(
+      await openMemoryStore(config.store),
       relationshipSource,
-      capture: {
+      {
         config,
         format,
-        includeVectors: format !== "markdown" &&
-          (options.includeVectors ?? true),
+        includeVectors,
         name: backupName(started),
         started,
         relationshipsCopy: copy,
         onProgress: options.onProgress,
       },
+    );
+  }
+  try {
+    await Deno.mkdir(fresh);
+    const { metadata, checksums, bytes, verification } = await writeOutput({
+      dir: fresh,
+      capture,
+      relationshipsCopy: copy,
       keepRelationshipsCopy: format === "json",
-      write: (capture) => WRITERS[format](fresh, capture),
+      write: (source) => WRITERS[format](fresh, source),
       verify: options.verify ?? false,
       what: "Export",
       startedMs,

@@ -21,15 +21,10 @@ import {
   TEMP_PREFIX,
 } from "../format/layout.ts";
 import { writeExport } from "../format/json/writer.ts";
-import { hashFile } from "../format/checksums.ts";
-import type { ExportHeader } from "../format/records.ts";
-import { readRelationships } from "../store/relationships/read.ts";
 import type { Repository } from "../repo/repository.ts";
-import {
-  type SnapshotFile,
-  snapshotMemories,
-  writeRelationshipsFile,
-} from "../repo/reader.ts";
+import type { SnapshotFile } from "../repo/reader.ts";
+import { snapshotCapture } from "./snapshot_capture.ts";
+import { exportFiles } from "./_files.ts";
 import { describeFsError, exists, removeQuietly, syncDir } from "../util/fs.ts";
 import { removeOnInterrupt } from "../util/interrupt.ts";
 import { seal, type Sealed, verifySealed } from "./_output.ts";
@@ -77,29 +72,28 @@ export async function writeSnapshotBackup(
     );
   }
   try {
-    const { duration_ms: _duration, ...header } = snapshot.metadata;
     const copy = `${temp}/${RELATIONSHIPS_COPY_FILE}`;
-    if (snapshot.relationships_file) {
-      await writeRelationshipsFile(repo, snapshot, copy);
-    }
+    const capture = snapshotCapture(repo, file, {
+      format: "json",
+      includeVectors: true,
+      relationshipsCopy: copy,
+      sortDir: `${temp}/.sort`,
+      onProgress: options.onProgress,
+    });
     options.onProgress?.({ what: `reading snapshot ${snapshot.name}` });
-    const written = await writeExport(
-      `${temp}/${EXPORT_FILE}`,
-      header as ExportHeader,
-      snapshotMemories(repo, snapshot),
-      snapshot.relationships_file ? readRelationships(copy) : [],
-    );
-    if (written.memories !== snapshot.metadata.memory_count) {
-      throw new BackupError(
-        path,
-        `Snapshot ${snapshot.name} lists ${written.memories} memories; its metadata says ${snapshot.metadata.memory_count}`,
+    const files = await capture(async (source) => {
+      const written = await writeExport(
+        `${temp}/${EXPORT_FILE}`,
+        source.header,
+        source.memories(),
+        source.relationships(),
       );
-    }
-    const files = { [EXPORT_FILE]: written.digest };
-    if (snapshot.relationships_file) {
-      Object.assign(files, { [RELATIONSHIPS_COPY_FILE]: await hashFile(copy) });
-    }
-    const sealed = await seal(temp, snapshot.metadata, files);
+      return {
+        memories: written.memories,
+        files: await exportFiles(written.digest, source),
+      };
+    });
+    const sealed = await seal(temp, snapshot.metadata, files.files);
     if (options.verify ?? true) {
       options.onProgress?.({ what: "verifying" });
       await verifySealed(temp, `Snapshot ${snapshot.name}`);

@@ -164,10 +164,12 @@ const ACCESS: Record<CommandName, (given: Given) => Access> = {
   export: ({ text, env }) => {
     const output = nonEmpty(text("output"), "--output") ?? DEFAULT_EXPORT_DIR;
     if (text("repo") !== undefined || text("snapshot") !== undefined) {
-      // A snapshot written out as a backup directory in --output.
+      // As json, a snapshot written out as a backup directory in
+      // --output; as csv or markdown, an export in --output.
       const repo = repoLocation(text("repo"), env);
+      const json = (text("format") ?? "json") === "json";
       return merge(
-        { write: [output] },
+        { write: json ? [output] : [output, exportWorkDir(output)] },
         repo === undefined ? {} : repoAccess(repo, text("repo"), env, "read"),
       );
     }

@@ -83,3 +83,16 @@ export interface RecordSource {
   /** The rows of `relationships` in the copy. */
   relationships(): Iterable<RawRecord>;
 }
+
+/**
+ * One consistent reading handed to a writer: the source exists for the
+ * duration of `write` (a transaction on the store, or a snapshot's copy of
+ * the relationship store), and the capture checks that the writer wrote as
+ * many memories as the source holds.
+ *
+ * @param write The format writer; returns how many memories it wrote.
+ * @returns What the writer returns.
+ */
+export type Capture = <T extends { memories: number }>(
+  write: (source: RecordSource) => Promise<T>,
+) => Promise<T>;

@@ -4,7 +4,7 @@
  * | path | what it holds |
  * |---|---|
  * | `config.json` | `{"tool": "memkeep", "repository_version": 1, "id", "created_at"}` |
- * | `packs/<2 hex>/<sha256>` | blobs, each compressed with zstd (but vectors), then the pack's own list of them |
+ * | `packs/<2 hex>/<sha256>` | blobs: vectors as they are, records in zstd frames of about 64 KiB, trees and file chunks compressed on their own; then the pack's own list of them |
  * | `index/<sha256>` | which pack holds each blob, at which offset (one file per backup) |
  * | `snapshots/<sha256>` | one backup: its name, metadata, counts and the tree blobs that list its memories |
  * | `locks/<random>` | who is writing (backup) or deleting (prune), and since when |
@@ -21,8 +21,14 @@
 
 import { z } from "zod";
 
-/** The repository format this version writes and reads. */
-export const REPOSITORY_VERSION = 1;
+/**
+ * The repository format this version writes. Version 2 compresses records
+ * together in frames ({@linkcode BlobEntrySchema} `at`); version 1 (every
+ * blob on its own) is still read, and written to as version 1.
+ */
+export const REPOSITORY_VERSION = 2;
+/** The versions this one reads. */
+export const RepositoryVersionSchema = z.union([z.literal(1), z.literal(2)]);
 /** The repository's settings file. */
 export const CONFIG_FILE = "config.json";
 /** The folders of a repository. */
@@ -42,7 +48,7 @@ export type BlobType = typeof BLOB_TYPES[number];
 /** `config.json`. */
 export const ConfigSchema = z.object({
   tool: z.literal("memkeep"),
-  repository_version: z.literal(REPOSITORY_VERSION),
+  repository_version: RepositoryVersionSchema,
   /** Random, to tell repositories apart. */
   id: z.string().regex(/^[0-9a-f]{32}$/),
   created_at: z.string(),
@@ -57,12 +63,17 @@ export type RepoConfig = z.infer<typeof ConfigSchema>;
 export const BlobEntrySchema = z.object({
   id: z.string().regex(SHA256_HEX),
   type: z.enum(BLOB_TYPES),
-  /** Where its compressed bytes start in the (decrypted) pack. */
+  /** Where its compressed bytes (or its frame's) start in the (decrypted) pack. */
   offset: z.number().int().nonnegative(),
-  /** The compressed length. */
+  /** The compressed length (of the blob, or of its frame). */
   length: z.number().int().positive(),
   /** The length once decompressed. */
   raw_length: z.number().int().nonnegative(),
+  /**
+   * In a frame (records, compressed together): where the blob starts in
+   * the decompressed frame. Absent: the blob is compressed on its own.
+   */
+  at: z.number().int().nonnegative().optional(),
 }).strict();
 
 /** A blob's place. */

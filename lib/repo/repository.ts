@@ -5,6 +5,10 @@
  * names (ignored, and removed by prune) and never a snapshot whose data is
  * missing.
  *
+ * Longer than 400 lines: one class, whose reads and writes share its
+ * private state (the index, the pack being filled, the pack and frame last
+ * read).
+ *
  * @module
  */
 
@@ -25,6 +29,7 @@ import {
   SHA256_HEX,
 } from "./layout.ts";
 import {
+  FrameCache,
   openBlob,
   PACK_TARGET,
   PackWriter,
@@ -57,7 +62,7 @@ const deflate = (bytes: Uint8Array) =>
 /** A repository, opened. */
 export class Repository {
   readonly #blobs = new Map<string, BlobPlace>();
-  #pack = new PackWriter();
+  #pack: PackWriter;
   #pending = new Set<string>();
   /** The packs this backup wrote since the last commit. */
   #written: IndexFile["packs"] = [];
@@ -67,12 +72,17 @@ export class Repository {
    * and in a bucket each range would be a request).
    */
   #cached: { id: string; bytes: Uint8Array } | undefined;
+  /** The frame of records last decompressed. */
+  #frames = new FrameCache();
 
   private constructor(
     readonly storage: RepoStorage,
     readonly config: RepoConfig,
     readonly sealer: Sealer,
-  ) {}
+  ) {
+    // A version 1 repository stays readable by the memkeep that made it.
+    this.#pack = new PackWriter(config.repository_version >= 2);
+  }
 
   /**
    * Opens a repository, creating it when `create` is set and there is
@@ -305,6 +315,7 @@ export class Repository {
       : this.storage.readStream?.(path);
     if (!stream) {
       const bytes = await this.readFile(path, "pack");
+      const frames = new FrameCache();
       for (const place of sorted) {
         if (place.offset + place.length > bytes.length) {
           throw new RepoError(
@@ -318,6 +329,7 @@ export class Repository {
             place,
             bytes.subarray(place.offset, place.offset + place.length),
             where,
+            frames,
           ),
         );
       }
@@ -338,6 +350,7 @@ export class Repository {
     } finally {
       this.storage.close?.();
       this.#cached = undefined;
+      this.#frames = new FrameCache();
     }
   }
 
@@ -361,13 +374,16 @@ export class Repository {
     }
     const path = packPath(place.pack);
     const where = `${this.storage.location}/${path}`;
+    if (place.at !== undefined && this.#frames.get(where, place.offset)) {
+      return openBlob(place, undefined, where, this.#frames);
+    }
     if (!this.sealer.encrypted && this.storage.cheapRanges) {
       const compressed = await this.storage.readRange(
         path,
         place.offset,
         place.length,
       );
-      return openBlob(place, compressed, where);
+      return openBlob(place, compressed, where, this.#frames);
     }
     if (this.#cached?.id !== place.pack) {
       this.#cached = {
@@ -386,6 +402,7 @@ export class Repository {
       place,
       bytes.subarray(place.offset, place.offset + place.length),
       where,
+      this.#frames,
     );
   }
 }

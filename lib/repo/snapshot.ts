@@ -21,7 +21,7 @@ import {
 } from "../format/source.ts";
 import { BACKUP_NAME, RELATIONSHIPS_COPY_FILE } from "../format/layout.ts";
 import { float32Of, vectorText } from "../format/float32_text.ts";
-import { REPOSITORY_VERSION, SHA256_HEX } from "./layout.ts";
+import { RepositoryVersionSchema, SHA256_HEX } from "./layout.ts";
 
 /** Memories per tree blob. */
 export const TREE_SIZE = 1024;
@@ -34,7 +34,7 @@ const sha = z.string().regex(SHA256_HEX);
 /** A snapshot file. */
 export const SnapshotSchema = z.object({
   tool: z.literal("memkeep"),
-  repository_version: z.literal(REPOSITORY_VERSION),
+  repository_version: RepositoryVersionSchema,
   name: z.string().regex(BACKUP_NAME, "must be memory_YYYYMMDD_HHMMSS"),
   /** What `metadata.json` of the same backup would say. */
   metadata: BackupMetadataSchema,

@@ -33,7 +33,7 @@ import {
   type RelationshipCopy,
 } from "./relationships/read.ts";
 import { exists } from "../util/fs.ts";
-import type { RecordSource } from "../format/source.ts";
+import type { Capture, RecordSource } from "../format/source.ts";
 
 /** What a format writer gets: the store's side of {@linkcode RecordSource}. */
 export type StoreCapture = RecordSource;
@@ -177,6 +177,26 @@ export async function withStoreCapture<T extends { memories: number }>(
     }
     return result;
   });
+}
+
+/**
+ * {@linkcode withStoreCapture} as a {@linkcode Capture}, closing the store
+ * once it has been read.
+ *
+ * @param store The open memory store.
+ * @param relationshipSource The relationship store to copy, if any.
+ * @param options What to capture.
+ * @returns The capture.
+ */
+export function storeCapture(
+  store: MemoryStore,
+  relationshipSource: string | undefined,
+  options: CaptureOptions,
+): Capture {
+  return (write) =>
+    withStoreCapture(store, relationshipSource, options, write).finally(() =>
+      store.close()
+    );
 }
 
 /**

@@ -8,6 +8,8 @@ import { verifyBackup } from "../../lib/verify/verify.ts";
 import { rawRecordLine } from "../../lib/format/records.ts";
 import { seedRelationshipStore } from "../../lib/store/demo_data.ts";
 import { LocalStorage } from "../../lib/repo/storage.ts";
+import { type BlobEntry, IndexSchema } from "../../lib/repo/layout.ts";
+import zlib from "node:zlib";
 import { Repository } from "../../lib/repo/repository.ts";
 import {
   findSnapshot,
@@ -110,6 +112,73 @@ Deno.test(
         `the second snapshot costs its snapshot file only (${
           again.repositoryBytes - first.repositoryBytes
         } bytes)`,
+      );
+    });
+  },
+);
+
+Deno.test(
+  "a new repository (version 2) compresses records together in frames; a version 1 repository is still read, and written to as version 1",
+  { ignore: WIRE_LEG },
+  async () => {
+    await withTempDir(async (dir) => {
+      const config = await demoStore(dir);
+      const plain = await backup({ config });
+      const expected = (await memoryRecords(plain.path)).map(rawRecordLine);
+      const sizes: Record<string, number> = {};
+      for (const version of [1, 2]) {
+        const repoDir = `${dir}/repo-v${version}`;
+        if (version === 1) {
+          await Deno.mkdir(repoDir);
+          await Deno.writeTextFile(
+            `${repoDir}/config.json`,
+            JSON.stringify({
+              tool: "memkeep",
+              repository_version: 1,
+              id: "0123456789abcdef0123456789abcdef",
+              created_at: "2026-11-01T00:00:00.000Z",
+            }),
+          );
+        }
+        const taken = await backupToRepo({ config, repo: repoDir });
+        assert.equal(taken.snapshot.repository_version, version);
+        const repo = await Repository.open(new LocalStorage(repoDir));
+        assert.equal(repo.config.repository_version, version);
+        const got: string[] = [];
+        for await (
+          const record of snapshotMemories(repo, taken.snapshot)
+        ) got.push(rawRecordLine(record));
+        assert.deepEqual(got, expected, `version ${version} reads back`);
+        await checkSnapshot(repo, await findSnapshot(repo, "latest"), true);
+        // What the index says of the records: in frames, or each alone.
+        const storage = new LocalStorage(repoDir);
+        const index: (BlobEntry & { pack: string })[] = [];
+        for (const file of await storage.list("index")) {
+          const bytes = zlib.zstdDecompressSync(
+            (await storage.read(file.path))!,
+          );
+          const { packs } = IndexSchema.parse(
+            JSON.parse(new TextDecoder().decode(bytes)),
+          );
+          for (const pack of packs) {
+            index.push(...pack.blobs.map((b) => ({ ...b, pack: pack.id })));
+          }
+        }
+        const records = index.filter((b) => b.type === "record");
+        assert.equal(records.length, 403);
+        const inFrames = records.filter((b) => b.at !== undefined).length;
+        assert.equal(inFrames, version === 2 ? 403 : 0);
+        // Bytes stored: each record's, or each frame's once.
+        const stored = new Map(
+          records.map((b) => [`${b.pack}@${b.offset}`, b.length]),
+        );
+        sizes[version] = [...stored.values()].reduce((n, l) => n + l, 0);
+      }
+      assert.ok(
+        sizes[2]! < 0.5 * sizes[1]!,
+        `records in frames (${
+          sizes[2]
+        } bytes) take under half the space of records alone (${sizes[1]})`,
       );
     });
   },

@@ -338,10 +338,25 @@ Deno.test("backup --repo, snapshots, verify --repo and restore --repo work as a 
               "--snapshot",
               "latest",
               "--format",
-              "csv",
+              "xml",
             ],
             2,
-            /Invalid --format "csv" with --repo/,
+            /Invalid --format "xml": must be one of json, csv, markdown/,
+          ],
+          [
+            [
+              "export",
+              "--repo",
+              "my-repo",
+              "--snapshot",
+              "latest",
+              "--format",
+              "csv",
+              "--user",
+              "alice",
+            ],
+            2,
+            /Invalid --user with --repo: a snapshot is exported whole/,
           ],
           [["verify", "./backups", "--repo", "my-repo"], 2, /not both/],
           [["verify", "./backups", "--read-data"], 2, /Invalid --read-data/],
@@ -383,6 +398,59 @@ Deno.test("backup --repo, snapshots, verify --repo and restore --repo work as a 
           verify.stdout,
           /Backup is valid: 80 memories, 25 relationships\./,
         );
+      },
+    );
+
+    await t.step(
+      "export --repo --format csv|markdown writes what an export of the store at that moment writes, and verify accepts it",
+      async () => {
+        for (const format of ["csv", "markdown"]) {
+          const fromSnapshot = `${outside}/snapshot-${format}`;
+          const run = await checkout.deno([
+            "task",
+            "export",
+            "--repo",
+            "my-repo",
+            "--snapshot",
+            "latest",
+            "--format",
+            format,
+            "--output",
+            fromSnapshot,
+          ]);
+          assert.equal(run.code, 0, run.stderr);
+          assert.match(
+            run.stdout,
+            new RegExp(
+              `✓ Exported 80 memories and 25 relationships of snapshot memory_\\d{8}_\\d{6} as ${format} to ${fromSnapshot}`,
+            ),
+          );
+          const verify = await checkout.deno(["task", "verify", fromSnapshot]);
+          assert.equal(verify.code, 0, verify.stderr);
+          const fromStore = `${outside}/store-${format}`;
+          const store = await checkout.deno([
+            "task",
+            "export",
+            "--format",
+            format,
+            "--output",
+            fromStore,
+          ]);
+          assert.equal(store.code, 0, store.stderr);
+          // The same files, but for the moment each was taken.
+          const files = format === "csv"
+            ? ["memories.csv", "relationships.csv"]
+            : ["memories.md"];
+          for (const name of files) {
+            const strip = (text: string) =>
+              text.replace(/^- Exported: .*$/m, "- Exported: …");
+            assert.equal(
+              strip(await Deno.readTextFile(`${fromSnapshot}/${name}`)),
+              strip(await Deno.readTextFile(`${fromStore}/${name}`)),
+              `${format}: ${name}`,
+            );
+          }
+        }
       },
     );
 
