@@ -1,5 +1,5 @@
 /**
- * {@linkcode MemoryOrder.groupBy} for a source no database sorts (a
+ * `MemoryOrder.groupBy` (`source.ts`) for a source no database sorts (a
  * repository snapshot): an external merge sort. Records are gathered into
  * runs of at most `runBytes` of text, each run sorted and written to a file
  * of JSON lines in a scratch directory, and the runs merged as they are
@@ -15,7 +15,6 @@
  */
 
 import type { RawRecord } from "./records.ts";
-import type { MemoryOrder } from "./source.ts";
 import { asciiTrim, stringOf } from "./markdown/text.ts";
 
 /** Text gathered into one run before it is sorted and spilled. */
@@ -24,7 +23,7 @@ const RUN_BYTES = 32 * 1024 * 1024;
 type Key = string[];
 
 /**
- * The sort key of {@linkcode MemoryOrder.groupBy} for a record.
+ * The sort key of `MemoryOrder.groupBy` (`source.ts`) for a record.
  *
  * @param keys The payload keys, e.g. `["client", "project"]`.
  * @returns The key of a record: flags and values, compared in order.
