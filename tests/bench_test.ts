@@ -74,6 +74,70 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: tools.length === 0
+    ? `deno task bench --repo --server ${server} runs nine nights end to end at a tiny size, and every restored snapshot equals its day (a smoke test: timings are not tested)`
+    : `deno task bench --repo runs end to end (skipped: ${
+      tools.join(", ")
+    } missing)`,
+  ignore: tools.length > 0,
+  fn: async () => {
+    const run = await runCommand(
+      Deno.execPath(),
+      [
+        "task",
+        "bench",
+        "--repo",
+        "--server",
+        server,
+        "--memories",
+        "60",
+        "--dims",
+        "8",
+        "--relationships",
+        "10",
+        "--days",
+        "9",
+        "--json",
+        "--ignore-targets",
+      ],
+      { cwd: ROOT },
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout);
+    const days = result.days as {
+      day: number;
+      weekday: string;
+      memories: number;
+      bytes_added: number;
+      snapshots_kept: number;
+    }[];
+    assert.deepEqual(days.map((d) => d.day), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // +150 −20 a night; a Sunday on night 7; 7 daily kept from night 7 on.
+    assert.deepEqual(
+      days.map((d) => d.memories),
+      days.map((_, i) => 60 + 130 * i),
+    );
+    assert.equal(days[6]!.weekday, "Sun");
+    assert.deepEqual(days.map((d) => d.snapshots_kept), [
+      1,
+      2,
+      3,
+      4,
+      5,
+      6,
+      7,
+      7,
+      7,
+    ]);
+    for (const d of days) assert.ok(d.bytes_added > 0, JSON.stringify(d));
+    assert.equal(result.restores.length, 3);
+    for (const r of result.restores) {
+      assert.equal(r.exact, true, `${r.snapshot} restores as it was`);
+    }
+  },
+});
+
 Deno.test(
   "bench/long_records.ts reads records of each size in both layouts, with no permissions (a smoke test: timings are not tested)",
   { ignore: WIRE_LEG },

@@ -16,9 +16,9 @@ import zlib from "node:zlib";
 import { RepoError, UsageError } from "../errors.ts";
 import type { Keys } from "../format/encryption.ts";
 import { ageSealer, PLAIN, type Sealer } from "./seal.ts";
+import { BlobIndex, type BlobPlace } from "./blob_index.ts";
 import { readConfig } from "./config.ts";
 import {
-  type BlobEntry,
   type BlobType,
   INDEX,
   type IndexFile,
@@ -38,10 +38,7 @@ import {
 } from "./pack.ts";
 import type { RepoStorage } from "./storage.ts";
 
-/** Where a blob is. */
-export interface BlobPlace extends BlobEntry {
-  readonly pack: string;
-}
+export type { BlobPlace } from "./blob_index.ts";
 
 /** What one backup added. */
 export interface WriteTotals {
@@ -53,6 +50,9 @@ export interface WriteTotals {
   packs: IndexFile["packs"];
 }
 
+/** The most blobs an index file lists (but for one pack holding more). */
+export const INDEX_FILE_BLOBS = 16_384;
+
 /** An index file's bytes, zstd both ways. */
 const inflate = (bytes: Uint8Array) =>
   new Uint8Array(zlib.zstdDecompressSync(bytes));
@@ -61,7 +61,7 @@ const deflate = (bytes: Uint8Array) =>
 
 /** A repository, opened. */
 export class Repository {
-  readonly #blobs = new Map<string, BlobPlace>();
+  readonly #blobs = new BlobIndex();
   #pack: PackWriter;
   #pending = new Set<string>();
   /** The packs this backup wrote since the last commit. */
@@ -132,7 +132,7 @@ export class Repository {
       const index = await this.#readIndex(file.path);
       for (const pack of index.packs) {
         for (const blob of pack.blobs) {
-          this.#blobs.set(blob.id, { ...blob, pack: pack.id });
+          this.#blobs.set(pack.id, blob);
         }
       }
     }
@@ -197,6 +197,42 @@ export class Repository {
     return index.data;
   }
 
+  /**
+   * Writes index files listing `packs`, each of at most
+   * {@linkcode INDEX_FILE_BLOBS} blobs (or one pack), so that reading one
+   * back holds a bounded part of the index as text and objects at a time.
+   */
+  async #writeIndex(
+    packs: IndexFile["packs"],
+  ): Promise<{ paths: Set<string>; bytes: number }> {
+    const paths = new Set<string>();
+    let bytes = 0;
+    let group: IndexFile["packs"] = [];
+    let blobs = 0;
+    const flush = async () => {
+      if (group.length === 0) return;
+      const text = deflate(
+        new TextEncoder().encode(
+          JSON.stringify({ packs: group } satisfies IndexFile),
+        ),
+      );
+      const { id, size } = await this.writeFile(indexPath, text);
+      paths.add(indexPath(id));
+      bytes += size;
+      group = [];
+      blobs = 0;
+    };
+    for (const pack of packs) {
+      if (blobs > 0 && blobs + pack.blobs.length > INDEX_FILE_BLOBS) {
+        await flush();
+      }
+      group.push(pack);
+      blobs += pack.blobs.length;
+    }
+    await flush();
+    return { paths, bytes };
+  }
+
   /** Whether the repository (or this backup so far) holds a blob. */
   has(id: string): boolean {
     return this.#blobs.has(id) || this.#pending.has(id);
@@ -222,18 +258,14 @@ export class Repository {
    */
   async rewriteIndex(packs: IndexFile["packs"]): Promise<number> {
     const old = await this.storage.list(INDEX);
-    const bytes = deflate(
-      new TextEncoder().encode(JSON.stringify({ packs } satisfies IndexFile)),
-    );
-    const { id, size } = await this.writeFile(indexPath, bytes);
-    const path = indexPath(id);
+    const { paths, bytes: size } = await this.#writeIndex(packs);
     for (const file of old) {
-      if (file.path !== path) await this.storage.remove(file.path);
+      if (!paths.has(file.path)) await this.storage.remove(file.path);
     }
     this.#blobs.clear();
     for (const pack of packs) {
       for (const blob of pack.blobs) {
-        this.#blobs.set(blob.id, { ...blob, pack: pack.id });
+        this.#blobs.set(pack.id, blob);
       }
     }
     return size;
@@ -274,12 +306,10 @@ export class Repository {
     const packs = this.#written;
     let bytes = packs.reduce((n, p) => n + p.size, 0);
     if (packs.length > 0) {
-      const index: IndexFile = { packs };
-      const text = deflate(new TextEncoder().encode(JSON.stringify(index)));
-      bytes += (await this.writeFile(indexPath, text)).size;
+      bytes += (await this.#writeIndex(packs)).bytes;
       for (const pack of packs) {
         for (const blob of pack.blobs) {
-          this.#blobs.set(blob.id, { ...blob, pack: pack.id });
+          this.#blobs.set(pack.id, blob);
         }
       }
     }

@@ -106,6 +106,29 @@ Deno.test(
         );
 
         await t.step(
+          "a folder of more than 1,000 objects is listed whole, page by page (ListObjectsV2's continuation token)",
+          async () => {
+            const storage = openStorage(`s3://${s3.bucket}/many`, env);
+            const bytes = new TextEncoder().encode("x");
+            const names = Array.from(
+              { length: 1_005 },
+              (_, i) => `packs/ab/${String(i).padStart(4, "0")}`,
+            );
+            for (let i = 0; i < names.length; i += 50) {
+              await Promise.all(
+                names.slice(i, i + 50).map((n) => storage.write(n, bytes)),
+              );
+            }
+            const listed = await storage.list("packs");
+            assert.deepEqual(listed.map((f) => f.path).sort(), names);
+            assert.ok(
+              s3.requests.some((r) => /continuation-token=/.test(r)),
+              "the second page was asked for",
+            );
+          },
+        );
+
+        await t.step(
           "a 403 is one line naming the bucket and the settings, without the secret",
           async () => {
             s3.fail(/^GET /, "403");

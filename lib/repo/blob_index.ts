@@ -1,0 +1,155 @@
+/**
+ * The index in memory: where each blob is, for every blob the index files
+ * list, in flat typed arrays rather than one object per blob. A blob costs
+ * about 85 bytes (its SHA-256 as 32 bytes, its place as 25, a map entry
+ * keyed by 30 bits of the hash, chained on a clash) where an object and its
+ * hex id cost about 250: 300,000 blobs (42 nights of a 38,664-memory store)
+ * take 26 MB, and ten times the store about 255 MB.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import type { BlobEntry, BlobType } from "./layout.ts";
+import { BLOB_TYPES } from "./layout.ts";
+
+/** Where a blob is. */
+export interface BlobPlace extends BlobEntry {
+  readonly pack: string;
+}
+
+const NONE = -1;
+
+/** Blob id → place. */
+export class BlobIndex {
+  #packs: string[] = [];
+  #packSlots = new Map<string, number>();
+  #count = 0;
+  #capacity = 0;
+  #hashes = new Uint8Array(0);
+  #pack = new Uint32Array(0);
+  #type = new Uint8Array(0);
+  #offset = new Uint32Array(0);
+  #length = new Uint32Array(0);
+  #raw = new Uint32Array(0);
+  #at = new Int32Array(0);
+  /** The next slot whose hash starts with the same 30 bits. */
+  #next = new Int32Array(0);
+  #first = new Map<number, number>();
+
+  /** How many blobs it lists. */
+  get size(): number {
+    return this.#count;
+  }
+
+  /** Forgets every blob. */
+  clear(): void {
+    this.#packs = [];
+    this.#packSlots.clear();
+    this.#first.clear();
+    this.#count = 0;
+  }
+
+  /**
+   * Lists a blob (a later place of the same blob replaces the earlier).
+   *
+   * @param pack The pack holding it.
+   * @param blob Where in the pack.
+   */
+  set(pack: string, blob: BlobEntry): void {
+    const hash = Buffer.from(blob.id, "hex");
+    let slot = this.#find(hash);
+    if (slot === NONE) {
+      if (this.#count === this.#capacity) this.#grow();
+      slot = this.#count++;
+      this.#hashes.set(hash, slot * 32);
+      const key = hash.readUInt32BE(0) >>> 2;
+      this.#next[slot] = this.#first.get(key) ?? NONE;
+      this.#first.set(key, slot);
+    }
+    let packSlot = this.#packSlots.get(pack);
+    if (packSlot === undefined) {
+      packSlot = this.#packs.push(pack) - 1;
+      this.#packSlots.set(pack, packSlot);
+    }
+    this.#pack[slot] = packSlot;
+    this.#type[slot] = BLOB_TYPES.indexOf(blob.type);
+    this.#offset[slot] = blob.offset;
+    this.#length[slot] = blob.length;
+    this.#raw[slot] = blob.raw_length;
+    this.#at[slot] = blob.at ?? NONE;
+  }
+
+  /** Whether it lists a blob. */
+  has(id: string): boolean {
+    return /^[0-9a-f]{64}$/.test(id) &&
+      this.#find(Buffer.from(id, "hex")) !== NONE;
+  }
+
+  /** Where a blob is, if it is listed. */
+  get(id: string): BlobPlace | undefined {
+    if (!/^[0-9a-f]{64}$/.test(id)) return undefined;
+    const slot = this.#find(Buffer.from(id, "hex"));
+    return slot === NONE ? undefined : this.#place(slot, id);
+  }
+
+  /** Every blob listed. */
+  *values(): Generator<BlobPlace> {
+    for (let slot = 0; slot < this.#count; slot++) yield this.#place(slot);
+  }
+
+  #place(slot: number, id?: string): BlobPlace {
+    const at = this.#at[slot]!;
+    return {
+      id: id ??
+        Buffer.from(this.#hashes.buffer, slot * 32, 32).toString("hex"),
+      type: BLOB_TYPES[this.#type[slot]!] as BlobType,
+      offset: this.#offset[slot]!,
+      length: this.#length[slot]!,
+      raw_length: this.#raw[slot]!,
+      ...(at === NONE ? {} : { at }),
+      pack: this.#packs[this.#pack[slot]!]!,
+    };
+  }
+
+  #find(hash: Uint8Array): number {
+    const key = (hash[0]! << 24 | hash[1]! << 16 | hash[2]! << 8 |
+      hash[3]!) >>> 2;
+    let slot = this.#first.get(key) ?? NONE;
+    while (slot !== NONE) {
+      if (this.#equal(slot, hash)) return slot;
+      slot = this.#next[slot]!;
+    }
+    return NONE;
+  }
+
+  #equal(slot: number, hash: Uint8Array): boolean {
+    const base = slot * 32;
+    for (let i = 0; i < 32; i++) {
+      if (this.#hashes[base + i] !== hash[i]) return false;
+    }
+    return true;
+  }
+
+  #grow(): void {
+    const capacity = Math.max(1024, this.#capacity * 2);
+    const grown = <T extends Uint8Array | Uint32Array | Int32Array>(
+      old: T,
+      make: (n: number) => T,
+      per = 1,
+    ): T => {
+      const next = make(capacity * per);
+      next.set(old.subarray(0, this.#count * per) as never);
+      return next;
+    };
+    this.#hashes = grown(this.#hashes, (n) => new Uint8Array(n), 32);
+    this.#pack = grown(this.#pack, (n) => new Uint32Array(n));
+    this.#type = grown(this.#type, (n) => new Uint8Array(n));
+    this.#offset = grown(this.#offset, (n) => new Uint32Array(n));
+    this.#length = grown(this.#length, (n) => new Uint32Array(n));
+    this.#raw = grown(this.#raw, (n) => new Uint32Array(n));
+    this.#at = grown(this.#at, (n) => new Int32Array(n));
+    this.#next = grown(this.#next, (n) => new Int32Array(n));
+    this.#capacity = capacity;
+  }
+}
