@@ -17,13 +17,13 @@ import { RepoError, UsageError } from "../errors.ts";
 import type { Keys } from "../format/encryption.ts";
 import { ageSealer, PLAIN, type Sealer } from "./seal.ts";
 import { BlobIndex, type BlobPlace } from "./blob_index.ts";
+import { decodeIndex, encodeIndex } from "./index_file.ts";
 import { readConfig } from "./config.ts";
 import {
   type BlobType,
   INDEX,
   type IndexFile,
   indexPath,
-  IndexSchema,
   packPath,
   type RepoConfig,
   SHA256_HEX,
@@ -54,8 +54,10 @@ export interface WriteTotals {
 export const INDEX_FILE_BLOBS = 16_384;
 
 /** An index file's bytes, zstd both ways. */
-const inflate = (bytes: Uint8Array) =>
-  new Uint8Array(zlib.zstdDecompressSync(bytes));
+const inflate = (bytes: Uint8Array) => {
+  const out = zlib.zstdDecompressSync(bytes);
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+};
 const deflate = (bytes: Uint8Array) =>
   new Uint8Array(zlib.zstdCompressSync(bytes));
 
@@ -129,11 +131,22 @@ export class Repository {
 
   async #loadIndex(): Promise<void> {
     for (const file of await this.storage.list(INDEX)) {
-      const index = await this.#readIndex(file.path);
-      for (const pack of index.packs) {
-        for (const blob of pack.blobs) {
-          this.#blobs.set(pack.id, blob);
-        }
+      const where = `${this.storage.location}/${file.path}`;
+      const bytes = await this.readFile(file.path, "index file");
+      let read = false;
+      try {
+        read = decodeIndex(
+          inflate(bytes),
+          (pack, blob) => this.#blobs.set(pack, blob),
+        );
+      } catch {
+        read = false;
+      }
+      if (!read) {
+        throw new RepoError(
+          this.storage.location,
+          `Damaged repository: index file "${where}" cannot be read`,
+        );
       }
     }
   }
@@ -178,25 +191,6 @@ export class Repository {
     return { id, size: sealed.length };
   }
 
-  async #readIndex(path: string): Promise<IndexFile> {
-    const where = `${this.storage.location}/${path}`;
-    const bytes = await this.readFile(path, "index file");
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(new TextDecoder().decode(inflate(bytes)));
-    } catch {
-      parsed = undefined;
-    }
-    const index = IndexSchema.safeParse(parsed);
-    if (!index.success) {
-      throw new RepoError(
-        this.storage.location,
-        `Damaged repository: index file "${where}" cannot be read`,
-      );
-    }
-    return index.data;
-  }
-
   /**
    * Writes index files listing `packs`, each of at most
    * {@linkcode INDEX_FILE_BLOBS} blobs (or one pack), so that reading one
@@ -211,10 +205,13 @@ export class Repository {
     let blobs = 0;
     const flush = async () => {
       if (group.length === 0) return;
+      // A version 1 repository stays readable by the memkeep that made it.
       const text = deflate(
-        new TextEncoder().encode(
-          JSON.stringify({ packs: group } satisfies IndexFile),
-        ),
+        this.config.repository_version >= 2
+          ? encodeIndex(group)
+          : new TextEncoder().encode(
+            JSON.stringify({ packs: group } satisfies IndexFile),
+          ),
       );
       const { id, size } = await this.writeFile(indexPath, text);
       paths.add(indexPath(id));
