@@ -141,8 +141,17 @@ async function sweep(
     if (remove.length > 0 || orphans.length > 0 || repack.length > 0) {
       await repo.rewriteIndex([...keep, ...written.packs]);
     }
-    for (const pack of remove) await repo.storage.remove(packPath(pack));
-    for (const path of orphans) await repo.storage.remove(path);
+    // A repack can write a pack that is already there by name: the same
+    // blobs repacked by a prune killed before it removed the old pack
+    // (its pack then counted as an orphan here). What was just written
+    // stays.
+    const wrote = new Set(written.packs.map((p) => packPath(p.id)));
+    for (const pack of remove) {
+      if (!wrote.has(packPath(pack))) await repo.storage.remove(packPath(pack));
+    }
+    for (const path of orphans) {
+      if (!wrote.has(path)) await repo.storage.remove(path);
+    }
     await repo.storage.removeTemporary?.();
   }
   return {

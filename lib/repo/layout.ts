@@ -5,7 +5,7 @@
  * |---|---|
  * | `config.json` | `{"tool": "memkeep", "repository_version": 1, "id", "created_at"}` |
  * | `packs/<2 hex>/<sha256>` | blobs: vectors as they are, records in zstd frames of about 64 KiB, trees and file chunks compressed on their own; then the pack's own list of them |
- * | `index/<sha256>` | which pack holds each blob, at which offset (one file per backup) |
+ * | `index/<sha256>` | which pack holds each blob, at which offset (files of at most 16,384 blobs; binary in version 2, see `index_file.ts`) |
  * | `snapshots/<sha256>` | one backup: its name, metadata, counts and the tree blobs that list its memories |
  * | `locks/<random>` | who is writing (backup) or deleting (prune), and since when |
  *
@@ -79,7 +79,7 @@ export const BlobEntrySchema = z.object({
 /** A blob's place. */
 export type BlobEntry = z.infer<typeof BlobEntrySchema>;
 
-/** An index file: packs and their blobs. */
+/** An index file: packs and their blobs (the JSON of version 1). */
 export const IndexSchema = z.object({
   packs: z.array(
     z.object({

@@ -3,7 +3,7 @@
  * read, while packs are written, between the pack and the index, between
  * the index and the snapshot): every snapshot left is whole, a killed
  * backup leaves none, the next backup works, and prune removes what the
- * killed ones left behind.
+ * killed ones left behind; and kill -9 at points of a prune that repacks.
  *
  * @module
  */
@@ -17,6 +17,7 @@ import {
   tick,
 } from "../_crash.ts";
 import { WIRE_LEG } from "../_db.ts";
+import { copyDir } from "../_helpers.ts";
 import { LocalStorage } from "../../lib/repo/storage.ts";
 import { Repository } from "../../lib/repo/repository.ts";
 import { listSnapshots } from "../../lib/repo/reader.ts";
@@ -150,6 +151,110 @@ Deno.test(
           }
           assert.deepEqual(temporary, [], "no half-written file is left");
         },
+      );
+    } finally {
+      await db.close();
+      await checkout.remove();
+    }
+  },
+);
+
+Deno.test(
+  "kill -9 at any point of a prune that repacks (a snapshot file deleted, the repacked pack written, the new index written, old packs removed) leaves the kept snapshot whole; the next prune finishes the work",
+  { ignore: WIRE_LEG },
+  async (t) => {
+    const checkout = await makeCheckout();
+    const db = await startSharedDatabase();
+    try {
+      const table = `${db.schema}.memories`;
+      const env = await seedStores(db, checkout, table, {
+        memories: 1500,
+        dims: 1536,
+      });
+      const made = `${checkout.dir}/made`;
+      const backup = () =>
+        spawnScript(checkout, "backup", { args: ["--repo", made], env })
+          .done;
+      assert.equal((await backup()).code, 0);
+      // Four memories in five forgotten: once the first snapshot goes, its
+      // pack is mostly garbage, and prune repacks what is still needed.
+      await db.query(
+        `delete from ${table} where id in (select id from ${table} order by id limit 1200)`,
+      );
+      const second = await backup();
+      assert.equal(second.code, 0, second.stderr);
+      const newest = (await listSnapshots(
+        await Repository.open(new LocalStorage(made)),
+      )).at(-1)!.snapshot.name;
+      const indexFiles = async (dir: string) =>
+        (await new LocalStorage(dir).list("index")).map((f) => f.path).sort()
+          .join();
+
+      const points: [
+        string,
+        (s: Seen, b: Seen, i: string, bi: string) => boolean,
+      ][] = [
+        [
+          "once a snapshot file is deleted",
+          (s, b) => s.snapshots < b.snapshots,
+        ],
+        ["once the repacked pack is written", (s, b) => s.packs > b.packs],
+        ["once the new index is written", (_s, _b, i, bi) => i !== bi],
+        ["while old packs are removed", (s, b) => s.packs < b.packs],
+      ];
+      const landed: string[] = [];
+      let n = 0;
+      for (const [name, when] of points) {
+        await t.step(`killed ${name}`, async () => {
+          const repo = `${checkout.dir}/repo-${++n}`;
+          await copyDir(made, repo);
+          const base = await seen(repo);
+          const baseIndex = await indexFiles(repo);
+          const running = spawnScript(checkout, "prune", {
+            args: ["--repo", repo, "--keep-daily", "0", "--keep-weekly", "0"],
+            env,
+          });
+          while (!running.exited) {
+            if (
+              when(await seen(repo), base, await indexFiles(repo), baseIndex)
+            ) {
+              break;
+            }
+            await tick();
+          }
+          running.kill();
+          const end = await running.done;
+          landed.push(
+            end.signal === "SIGKILL" ? name : `${name}: finished first`,
+          );
+          // Whatever the kill left, the kept snapshot reads back whole.
+          const names = async () =>
+            (await listSnapshots(await Repository.open(new LocalStorage(repo))))
+              .map((s) => s.snapshot.name);
+          assert.ok((await names()).includes(newest), "the newest is kept");
+          await assertWhole(repo);
+          const again = await spawnScript(checkout, "prune", {
+            args: ["--repo", repo, "--keep-daily", "0", "--keep-weekly", "0"],
+            env,
+          }).done;
+          assert.equal(again.code, 0, again.stderr);
+          assert.deepEqual(await names(), [newest]);
+          assert.equal(await assertWhole(repo), 1);
+          const opened = await Repository.open(new LocalStorage(repo));
+          const indexed = new Set([...opened.blobs()].map((b) => b.pack));
+          const onDisk = (await new LocalStorage(repo).list("packs")).map((f) =>
+            f.path.slice(-64)
+          );
+          assert.deepEqual(
+            onDisk.filter((p) => !indexed.has(p)),
+            [],
+            "no pack outside the index is left",
+          );
+        });
+      }
+      assert.ok(
+        landed.filter((l) => !l.endsWith("finished first")).length >= 2,
+        `most kills landed before the end: ${landed.join("; ")}`,
       );
     } finally {
       await db.close();
