@@ -19,6 +19,17 @@ export interface BlobPlace extends BlobEntry {
 }
 
 const NONE = -1;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** Hex digit → value, by character code. */
+const HEX = new Uint8Array(128);
+for (let i = 0; i < 16; i++) HEX["0123456789abcdef".charCodeAt(i)] = i;
+
+/** The map key of a hash: its first 30 bits (a small integer in V8). */
+function keyOf(hash: Uint8Array): number {
+  return (hash[0]! << 22 | hash[1]! << 14 | hash[2]! << 6 | hash[3]! >> 2) >>>
+    0;
+}
 
 /** Blob id → place. */
 export class BlobIndex {
@@ -36,6 +47,7 @@ export class BlobIndex {
   /** The next slot whose hash starts with the same 30 bits. */
   #next = new Int32Array(0);
   #first = new Map<number, number>();
+  #scratch = new Uint8Array(32);
 
   /** How many blobs it lists. */
   get size(): number {
@@ -57,13 +69,13 @@ export class BlobIndex {
    * @param blob Where in the pack.
    */
   set(pack: string, blob: BlobEntry): void {
-    const hash = Buffer.from(blob.id, "hex");
+    const hash = this.#parse(blob.id);
     let slot = this.#find(hash);
     if (slot === NONE) {
       if (this.#count === this.#capacity) this.#grow();
       slot = this.#count++;
       this.#hashes.set(hash, slot * 32);
-      const key = hash.readUInt32BE(0) >>> 2;
+      const key = keyOf(hash);
       this.#next[slot] = this.#first.get(key) ?? NONE;
       this.#first.set(key, slot);
     }
@@ -82,15 +94,23 @@ export class BlobIndex {
 
   /** Whether it lists a blob. */
   has(id: string): boolean {
-    return /^[0-9a-f]{64}$/.test(id) &&
-      this.#find(Buffer.from(id, "hex")) !== NONE;
+    return SHA256.test(id) && this.#find(this.#parse(id)) !== NONE;
   }
 
   /** Where a blob is, if it is listed. */
   get(id: string): BlobPlace | undefined {
-    if (!/^[0-9a-f]{64}$/.test(id)) return undefined;
-    const slot = this.#find(Buffer.from(id, "hex"));
+    if (!SHA256.test(id)) return undefined;
+    const slot = this.#find(this.#parse(id));
     return slot === NONE ? undefined : this.#place(slot, id);
+  }
+
+  /** A hex id as bytes, in a scratch buffer (no allocation a blob). */
+  #parse(id: string): Uint8Array {
+    const out = this.#scratch;
+    for (let i = 0; i < 32; i++) {
+      out[i] = HEX[id.charCodeAt(2 * i)]! << 4 | HEX[id.charCodeAt(2 * i + 1)]!;
+    }
+    return out;
   }
 
   /** Every blob listed. */
@@ -115,7 +135,7 @@ export class BlobIndex {
   #find(hash: Uint8Array): number {
     const key = (hash[0]! << 24 | hash[1]! << 16 | hash[2]! << 8 |
       hash[3]!) >>> 2;
-    let slot = this.#first.get(key) ?? NONE;
+    let slot = this.#first.get(keyOf(hash)) ?? NONE;
     while (slot !== NONE) {
       if (this.#equal(slot, hash)) return slot;
       slot = this.#next[slot]!;
@@ -132,7 +152,9 @@ export class BlobIndex {
   }
 
   #grow(): void {
-    const capacity = Math.max(1024, this.#capacity * 2);
+    // By a quarter: at its peak the index holds 2.25 times its blobs'
+    // worth of arrays (old and new), not 3 times as doubling would.
+    const capacity = Math.max(1024, Math.ceil(this.#capacity * 1.25));
     const grown = <T extends Uint8Array | Uint32Array | Int32Array>(
       old: T,
       make: (n: number) => T,
