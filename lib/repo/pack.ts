@@ -148,7 +148,8 @@ export class PackWriter {
 
   /**
    * The pack's bytes (blobs, then their list) and the list; empties the
-   * writer.
+   * writer. The bytes are a view of its buffer, valid until the next
+   * {@linkcode PackWriter.add}.
    */
   finish(): { bytes: Uint8Array; blobs: BlobEntry[] } {
     this.#flushFrame();
@@ -157,10 +158,11 @@ export class PackWriter {
     );
     const length = new Uint8Array(4);
     new DataView(length.buffer).setUint32(0, header.byteLength, true);
-    const bytes = new Uint8Array(this.#size + header.byteLength + 4);
-    bytes.set(this.#buffer.subarray(0, this.#size));
-    bytes.set(header, this.#size);
-    bytes.set(length, this.#size + header.byteLength);
+    const end = this.#append(header) + header.byteLength;
+    this.#append(length);
+    // A view of the buffer, not a copy of 16 MiB: the caller writes it
+    // before the next blob is added.
+    const bytes = this.#buffer.subarray(0, end + 4);
     const blobs = this.#blobs;
     this.#blobs = [];
     this.#size = 0;

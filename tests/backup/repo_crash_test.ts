@@ -92,20 +92,20 @@ Deno.test(
           running.kill();
           const end = await running.done;
           const after = await seen(repo);
+          // Killed once its snapshot was saved, the backup had done its
+          // work (it was exiting): that snapshot must be whole, as any.
+          const saved = after.snapshots > base.snapshots;
           landed.push(
-            end.signal === "SIGKILL"
+            end.signal === "SIGKILL" && !saved
               ? `${name}: ${after.packs - base.packs} pack(s), ${
                 after.index - base.index
-              } index, ${after.snapshots - base.snapshots} snapshot`
+              } index, no snapshot`
               : `${name}: finished first`,
           );
-          if (end.signal === "SIGKILL") {
-            assert.equal(
-              after.snapshots,
-              base.snapshots,
-              "a killed backup leaves no snapshot",
-            );
-          }
+          assert.ok(
+            after.snapshots <= base.snapshots + 1,
+            "a backup leaves one snapshot at most",
+          );
           assert.equal(await assertWhole(repo), after.snapshots);
         });
       }
