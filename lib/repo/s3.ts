@@ -270,7 +270,7 @@ export class S3Storage implements RepoStorage {
     if (part.length !== length) {
       throw new RepoError(
         this.location,
-        `"${this.location}/${path}" is shorter than its index says`,
+        `Damaged repository: "${this.location}/${path}" is shorter than its index says`,
       );
     }
     return part;

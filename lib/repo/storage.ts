@@ -134,14 +134,24 @@ export class LocalStorage implements RepoStorage {
       if (at < length) {
         throw new RepoError(
           this.location,
-          `"${this.#full(path)}" is shorter than its index says (${
-            offset + at
-          } bytes, ${offset + length} expected)`,
+          `Damaged repository: "${
+            this.#full(path)
+          }" is shorter than its index says (${offset + at} bytes, ${
+            offset + length
+          } expected)`,
         );
       }
       return bytes;
     } catch (error) {
       if (error instanceof RepoError) throw error;
+      if (error instanceof Deno.errors.NotFound) {
+        // Listed by the index, so a file that should be there.
+        throw new RepoError(
+          this.location,
+          `Damaged repository: "${this.#full(path)}" is missing`,
+          { cause: error },
+        );
+      }
       this.#fail("read", path, error);
     }
   }
