@@ -133,8 +133,6 @@ export class BlobIndex {
   }
 
   #find(hash: Uint8Array): number {
-    const key = (hash[0]! << 24 | hash[1]! << 16 | hash[2]! << 8 |
-      hash[3]!) >>> 2;
     let slot = this.#first.get(keyOf(hash)) ?? NONE;
     while (slot !== NONE) {
       if (this.#equal(slot, hash)) return slot;
