@@ -58,7 +58,12 @@ export async function makeCheckout(): Promise<Checkout> {
         if (!entry.isFile) continue;
         const file = `${dir}/node_modules/.deno/${entry.name}`;
         await Deno.remove(file);
-        await Deno.copyFile(`${ROOT}/node_modules/.deno/${entry.name}`, file);
+        // Another deno's lock files come and go (`.deno.lock.poll`): one
+        // gone since the listing is not copied.
+        await Deno.copyFile(`${ROOT}/node_modules/.deno/${entry.name}`, file)
+          .catch((error) => {
+            if (!(error instanceof Deno.errors.NotFound)) throw error;
+          });
       }
       continue;
     }
