@@ -49,7 +49,10 @@ export async function main(args: string[]): Promise<number> {
       );
     }
     repoArgument(location, values.repo);
-    const { repo } = await openRepository(location, optionalEnv);
+    // A listing reads the snapshot files only, not the index.
+    const { repo } = await openRepository(location, optionalEnv, {
+      index: false,
+    });
     const storage = repo.storage;
     const snapshots = await listSnapshots(repo);
     const repositoryBytes = await storedBytes(storage);

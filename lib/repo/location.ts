@@ -75,19 +75,20 @@ export function openStorage(
  *
  * @param location What {@linkcode repoLocation} returned.
  * @param env Reads the settings.
- * @param options `structure`: see {@linkcode Repository.open}.
+ * @param options `structure`, `index`: see {@linkcode Repository.open}.
  * @returns The repository, and the keys (`undefined` when none is set).
  */
 export async function openRepository(
   location: string,
   env: (name: string) => string | undefined,
-  options: { structure?: boolean } = {},
+  options: { structure?: boolean; index?: boolean } = {},
 ): Promise<{ repo: Repository; keys: Keys | undefined }> {
   const storage = openStorage(location, env);
   const keys = await loadKeys(env);
   const repo = await Repository.open(storage, {
     keys,
     structure: options.structure ?? false,
+    index: options.index ?? true,
   });
   return { repo, keys };
 }

@@ -94,7 +94,8 @@ export class Repository {
    * @param options `create`: make a new one when the location is empty,
    * encrypted to `recipients` when given; `keys` open an encrypted one;
    * `structure`: an encrypted one without a key is opened without its
-   * index (for a check of its files' names).
+   * index (for a check of its files' names); `index: false` skips the
+   * index (for a listing of its snapshots: no blob can then be read).
    * @returns The repository, its index loaded.
    * @throws {RepoError} When there is none (and `create` is not set), or
    * its config is not a memkeep repository of a version this one reads.
@@ -108,6 +109,7 @@ export class Repository {
       recipients?: readonly string[] | undefined;
       keys?: Keys | undefined;
       structure?: boolean;
+      index?: boolean;
     } = {},
   ): Promise<Repository> {
     const where = storage.location;
@@ -123,7 +125,10 @@ export class Repository {
       ? ageSealer(recipients, options.keys, where)
       : PLAIN;
     const repo = new Repository(storage, config, sealer);
-    if (!(options.structure && recipients && !options.keys)) {
+    if (
+      options.index !== false &&
+      !(options.structure && recipients && !options.keys)
+    ) {
       await repo.#loadIndex();
     }
     return repo;

@@ -217,7 +217,15 @@ export class LocalStorage implements RepoStorage {
     const found: StoredFile[] = [];
     await this.#walk(folder, async (path, entry) => {
       if (!entry.isFile || isTemporary(path)) return;
-      found.push({ path, size: (await Deno.stat(this.#full(path))).size });
+      try {
+        found.push({ path, size: (await Deno.stat(this.#full(path))).size });
+      } catch (error) {
+        // Removed since the directory was read (as a listing of a bucket
+        // would not show it): not listed.
+        if (!(error instanceof Deno.errors.NotFound)) {
+          this.#fail("list", path, error);
+        }
+      }
     });
     return found;
   }
