@@ -69,7 +69,37 @@ export class BlobIndex {
    * @param blob Where in the pack.
    */
   set(pack: string, blob: BlobEntry): void {
-    const hash = this.#parse(blob.id);
+    this.setRaw(
+      pack,
+      this.#parse(blob.id),
+      blob.type,
+      blob.offset,
+      blob.length,
+      blob.raw_length,
+      blob.at ?? NONE,
+    );
+  }
+
+  /**
+   * {@linkcode BlobIndex.set} from the binary index: the hash as bytes.
+   *
+   * @param pack The pack holding it.
+   * @param hash Its SHA-256 (32 bytes, copied).
+   * @param type What it holds.
+   * @param offset Where in the pack.
+   * @param length Its stored length.
+   * @param raw Its length decompressed.
+   * @param at Its place in its frame, or −1.
+   */
+  setRaw(
+    pack: string,
+    hash: Uint8Array,
+    type: BlobType,
+    offset: number,
+    length: number,
+    raw: number,
+    at: number,
+  ): void {
     let slot = this.#find(hash);
     if (slot === NONE) {
       if (this.#count === this.#capacity) this.#grow();
@@ -85,11 +115,11 @@ export class BlobIndex {
       this.#packSlots.set(pack, packSlot);
     }
     this.#pack[slot] = packSlot;
-    this.#type[slot] = BLOB_TYPES.indexOf(blob.type);
-    this.#offset[slot] = blob.offset;
-    this.#length[slot] = blob.length;
-    this.#raw[slot] = blob.raw_length;
-    this.#at[slot] = blob.at ?? NONE;
+    this.#type[slot] = BLOB_TYPES.indexOf(type);
+    this.#offset[slot] = offset;
+    this.#length[slot] = length;
+    this.#raw[slot] = raw;
+    this.#at[slot] = at;
   }
 
   /** Whether it lists a blob. */

@@ -21,6 +21,7 @@ import { Buffer } from "node:buffer";
 import {
   BLOB_TYPES,
   type BlobEntry,
+  type BlobType,
   type IndexFile,
   IndexSchema,
 } from "./layout.ts";
@@ -28,6 +29,25 @@ import {
 const MAGIC = new TextEncoder().encode("MKIX2\n");
 const PACK_HEAD = 40;
 const BLOB = 49;
+
+/** Where {@linkcode decodeIndex} puts the blobs it reads. */
+export interface BlobSink {
+  /** A blob with its pack. */
+  set(pack: string, blob: BlobEntry): void;
+  /**
+   * The same from the binary form, with no object or hex id made (the
+   * index in memory); `at` is −1 for a blob not in a frame.
+   */
+  setRaw?(
+    pack: string,
+    hash: Uint8Array,
+    type: BlobType,
+    offset: number,
+    length: number,
+    raw: number,
+    at: number,
+  ): void;
+}
 
 /**
  * The binary form of an index file.
@@ -67,17 +87,17 @@ export function encodeIndex(packs: IndexFile["packs"]): Uint8Array {
  * Reads an index file's content, binary or JSON, blob by blob.
  *
  * @param bytes The content (decompressed, opened).
- * @param onBlob Receives each blob with its pack (some, when the file
- * turns out damaged: the caller then refuses the repository).
+ * @param sink Receives each blob with its pack (some, when the file turns
+ * out damaged: the caller then refuses the repository).
  * @returns Whether it could be read (false: damaged).
  */
 export function decodeIndex(
   bytes: Uint8Array,
-  onBlob: (pack: string, blob: BlobEntry) => void,
+  sink: BlobSink,
 ): boolean {
   const isBinary = bytes.length >= MAGIC.length &&
     MAGIC.every((b, i) => bytes[i] === b);
-  if (!isBinary) return decodeJson(bytes, onBlob);
+  if (!isBinary) return decodeJson(bytes, (pack, blob) => sink.set(pack, blob));
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = MAGIC.length;
   if (buf.length < at + 4) return false;
@@ -94,7 +114,19 @@ export function decodeIndex(
       const length = buf.readUInt32LE(at + 37);
       const frame = buf.readInt32LE(at + 45);
       if (type === undefined || length === 0 || frame < -1) return false;
-      onBlob(pack, {
+      if (sink.setRaw) {
+        sink.setRaw(
+          pack,
+          bytes.subarray(at, at + 32),
+          type,
+          buf.readUInt32LE(at + 33),
+          length,
+          buf.readUInt32LE(at + 41),
+          frame,
+        );
+        continue;
+      }
+      sink.set(pack, {
         id: buf.toString("hex", at, at + 32),
         type,
         offset: buf.readUInt32LE(at + 33),

@@ -140,10 +140,7 @@ export class Repository {
       const bytes = await this.readFile(file.path, "index file");
       let read = false;
       try {
-        read = decodeIndex(
-          inflate(bytes),
-          (pack, blob) => this.#blobs.set(pack, blob),
-        );
+        read = decodeIndex(inflate(bytes), this.#blobs);
       } catch {
         read = false;
       }

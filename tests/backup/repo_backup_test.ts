@@ -164,7 +164,9 @@ Deno.test(
             version === 2 ? "MKIX2" : '{"pac',
           );
           assert.ok(
-            decodeIndex(bytes, (pack, b) => index.push({ ...b, pack })),
+            decodeIndex(bytes, {
+              set: (pack, b) => index.push({ ...b, pack }),
+            }),
           );
         }
         const records = index.filter((b) => b.type === "record");

@@ -39,8 +39,8 @@ async function lie(repo: string): Promise<string> {
   const [name] = filesIn(`${repo}/index`);
   const path = `${repo}/index/${name}`;
   const packs = new Map<string, BlobEntry[]>();
-  decodeIndex(zlib.zstdDecompressSync(await Deno.readFile(path)), (p, b) => {
-    packs.set(p, [...(packs.get(p) ?? []), b]);
+  decodeIndex(zlib.zstdDecompressSync(await Deno.readFile(path)), {
+    set: (p, b) => packs.set(p, [...(packs.get(p) ?? []), b]),
   });
   let moved = false;
   const lying: IndexFile["packs"] = [...packs].map(([id, blobs]) => ({

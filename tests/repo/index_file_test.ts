@@ -43,7 +43,9 @@ const packs: IndexFile["packs"] = [
 
 function read(bytes: Uint8Array) {
   const got: (BlobEntry & { pack: string })[] = [];
-  const ok = decodeIndex(bytes, (pack, blob) => got.push({ ...blob, pack }));
+  const ok = decodeIndex(bytes, {
+    set: (pack, blob) => got.push({ ...blob, pack }),
+  });
   return { ok, got };
 }
 
