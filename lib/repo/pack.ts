@@ -252,7 +252,8 @@ export function openBlob(
  * @param stream The pack's bytes in chunks.
  * @param pack Its id (the SHA-256 of its bytes).
  * @param sorted The blobs to read, by offset.
- * @param fn Receives each blob's content (a view: copy what is kept).
+ * @param fn Receives each blob's content (a view, valid during the call:
+ * copy what is kept).
  * @param location The repository, for errors.
  * @param where The pack, for messages.
  * @throws {RepoError} When a blob or the pack is damaged or short.
@@ -267,24 +268,34 @@ export async function streamBlobs<P extends BlobEntry>(
 ): Promise<void> {
   const hash = createHash("sha256");
   const frames = new FrameCache();
-  let held = new Uint8Array(0); // bytes from `start` on
+  // One buffer for the bytes still needed, from `start` on: a chunk is
+  // copied in and what no blob to come needs is dropped by moving the rest
+  // to the front, so reading a pack allocates nothing a chunk (a new
+  // buffer a chunk made 16 MiB of garbage a pack, held until V8 collected).
+  let buffer = new Uint8Array(2 * 1024 * 1024);
+  let used = 0;
   let start = 0;
   let next = 0;
   for await (const chunk of stream) {
     hash.update(chunk);
-    const joined = new Uint8Array(held.length + chunk.length);
-    joined.set(held);
-    joined.set(chunk, held.length);
-    held = joined;
+    if (used + chunk.length > buffer.length) {
+      const grown = new Uint8Array(
+        Math.max(buffer.length * 2, used + chunk.length),
+      );
+      grown.set(buffer.subarray(0, used));
+      buffer = grown;
+    }
+    buffer.set(chunk, used);
+    used += chunk.length;
     while (next < sorted.length) {
       const place = sorted[next]!;
       const end = place.offset + place.length;
-      if (end > start + held.length) break;
+      if (end > start + used) break;
       fn(
         place,
         openBlob(
           place,
-          held.subarray(place.offset - start, end - start),
+          buffer.subarray(place.offset - start, end - start),
           where,
           frames,
         ),
@@ -292,11 +303,12 @@ export async function streamBlobs<P extends BlobEntry>(
       next++;
     }
     // Keep only what a blob still to come may need.
-    const end = start + held.length;
+    const end = start + used;
     const keepFrom = next < sorted.length
       ? Math.min(Math.max(start, sorted[next]!.offset), end)
       : end;
-    held = held.slice(keepFrom - start);
+    buffer.copyWithin(0, keepFrom - start, used);
+    used -= keepFrom - start;
     start = keepFrom;
   }
   if (next < sorted.length) {
