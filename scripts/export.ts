@@ -59,23 +59,11 @@ export async function main(args: string[]): Promise<number> {
     if (values.repo !== undefined || values.snapshot !== undefined) {
       return await exportSnapshot(values, json);
     }
-    const format = values.format ?? "json";
-    if (!(EXPORT_FORMATS as readonly string[]).includes(format)) {
-      throw new UsageError(
-        "--format",
-        `Invalid --format "${format}": must be one of ${
-          EXPORT_FORMATS.join(", ")
-        }`,
-      );
-    }
-    const output = values.output ?? DEFAULT_EXPORT_DIR;
-    if (output.trim() === "") {
-      throw new UsageError("--output", "Invalid --output: it is empty");
-    }
+    const { format, output } = formatAndOutput(values);
     const config = resolveConfig({ table: values.table, user: values.user });
     const result = await exportMemories({
       config,
-      format: format as ExportFormat,
+      format,
       output,
       includeVectors: !values["no-vectors"],
       verify: values.verify ?? false,
@@ -84,6 +72,26 @@ export async function main(args: string[]): Promise<number> {
     });
     return report(result, json, "");
   });
+}
+
+/** `--format` (default json) and `--output` (default ./exports/memory), checked. */
+function formatAndOutput(
+  values: { format?: string | undefined; output?: string | undefined },
+): { format: ExportFormat; output: string } {
+  const format = values.format ?? "json";
+  if (!(EXPORT_FORMATS as readonly string[]).includes(format)) {
+    throw new UsageError(
+      "--format",
+      `Invalid --format "${format}": must be one of ${
+        EXPORT_FORMATS.join(", ")
+      }`,
+    );
+  }
+  const output = values.output ?? DEFAULT_EXPORT_DIR;
+  if (output.trim() === "") {
+    throw new UsageError("--output", "Invalid --output: it is empty");
+  }
+  return { format: format as ExportFormat, output };
 }
 
 /** Prints an export's result; `what` follows "memories and N relationships". */
@@ -147,15 +155,7 @@ async function exportSnapshot(
       "Missing --snapshot: the snapshot to export, by name or latest (deno task snapshots --repo REPO lists them)",
     );
   }
-  const format = values.format ?? "json";
-  if (!(EXPORT_FORMATS as readonly string[]).includes(format)) {
-    throw new UsageError(
-      "--format",
-      `Invalid --format "${format}": must be one of ${
-        EXPORT_FORMATS.join(", ")
-      }`,
-    );
-  }
+  const { format, output } = formatAndOutput(values);
   const flags = format === "json"
     ? ["no-vectors", "user", "table"] as const
     : ["user", "table"] as const;
@@ -167,16 +167,12 @@ async function exportSnapshot(
       );
     }
   }
-  const output = values.output ?? DEFAULT_EXPORT_DIR;
-  if (output.trim() === "") {
-    throw new UsageError("--output", "Invalid --output: it is empty");
-  }
   const { repo: opened } = await openRepository(repo, optionalEnv);
   const file = await findSnapshot(opened, values.snapshot);
   if (format !== "json") {
     const result = await exportMemories({
       snapshot: { repo: opened, file },
-      format: format as ExportFormat,
+      format,
       output,
       includeVectors: !values["no-vectors"],
       verify: values.verify ?? false,

@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { CHECKSUMS_FILE, SUMS_FILE } from "./layout.ts";
 import type { Checksums } from "./records.ts";
 import { PieceEncoder } from "../util/pieces.ts";
+import { writeAll } from "../util/fs.ts";
 
 /** SHA-256 and size of one file. */
 export interface FileDigest {
@@ -51,20 +52,17 @@ export async function createHashingWriter(
   const file = await Deno.open(path, { write: true, createNew: true });
   const hash = createHash("sha256");
   let bytes = 0;
-  const writeAll = async (data: Uint8Array) => {
+  const write = async (data: Uint8Array) => {
     hash.update(data);
     bytes += data.length;
-    let offset = 0;
-    while (offset < data.length) {
-      offset += await file.write(data.subarray(offset));
-    }
+    await writeAll(file, data);
     options.onWrite?.();
   };
   const queued = new PieceEncoder();
   // A flush finishes before the next begins, as the encoder's buffer needs.
   const flush = async () => {
     if (queued.chars === 0) return;
-    await writeAll(queued.take());
+    await write(queued.take());
   };
   return {
     async write(text: string | readonly string[]) {
@@ -74,7 +72,7 @@ export async function createHashingWriter(
     },
     async writeBytes(data: Uint8Array) {
       await flush();
-      await writeAll(data);
+      await write(data);
     },
     async close() {
       try {

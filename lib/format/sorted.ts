@@ -16,6 +16,7 @@
 
 import type { RawRecord } from "./records.ts";
 import { asciiTrim, stringOf } from "./markdown/text.ts";
+import { writeAll } from "../util/fs.ts";
 
 /** Text gathered into one run before it is sorted and spilled. */
 const RUN_BYTES = 32 * 1024 * 1024;
@@ -123,10 +124,7 @@ async function spill(
   let lines: string[] = [];
   let size = 0;
   const flush = async () => {
-    const bytes = encoder.encode(lines.join(""));
-    for (let at = 0; at < bytes.length;) {
-      at += await file.write(bytes.subarray(at));
-    }
+    await writeAll(file, encoder.encode(lines.join("")));
     lines = [];
     size = 0;
   };

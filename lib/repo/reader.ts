@@ -13,6 +13,7 @@ import { firstIssue } from "../format/records.ts";
 import { RepoError } from "../errors.ts";
 import { SHA256_HEX, snapshotPath, SNAPSHOTS } from "./layout.ts";
 import type { Repository } from "./repository.ts";
+import { writeAll } from "../util/fs.ts";
 import {
   decodeTree,
   joinRecord,
@@ -198,8 +199,7 @@ async function writeCopy(
     for (const chunk of file.chunks) {
       const bytes = await repo.read(chunk);
       whole.update(bytes);
-      let at = 0;
-      while (at < bytes.length) at += await out.write(bytes.subarray(at));
+      await writeAll(out, bytes);
     }
     await out.sync();
   }

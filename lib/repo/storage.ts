@@ -7,7 +7,13 @@
  * @module
  */
 
-import { describeFsError, makeDirs, parentDir, syncDir } from "../util/fs.ts";
+import {
+  describeFsError,
+  makeDirs,
+  parentDir,
+  syncDir,
+  writeAll,
+} from "../util/fs.ts";
 import { RepoError } from "../errors.ts";
 
 /** A file in a repository. */
@@ -167,8 +173,7 @@ export class LocalStorage implements RepoStorage {
     try {
       await makeDirs(dir);
       using file = await Deno.open(temp, { write: true, createNew: true });
-      let at = 0;
-      while (at < bytes.length) at += await file.write(bytes.subarray(at));
+      await writeAll(file, bytes);
       await file.sync();
     } catch (error) {
       await Deno.remove(temp).catch(() => {});

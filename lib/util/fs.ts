@@ -142,3 +142,18 @@ export function joinChunks(parts: Uint8Array[]): Uint8Array {
   }
   return bytes;
 }
+
+/**
+ * Writes all of `bytes` to a file (a write may take fewer bytes than it is
+ * given).
+ *
+ * @param file The open file.
+ * @param bytes What to write.
+ */
+export async function writeAll(
+  file: Deno.FsFile,
+  bytes: Uint8Array,
+): Promise<void> {
+  let at = 0;
+  while (at < bytes.length) at += await file.write(bytes.subarray(at));
+}

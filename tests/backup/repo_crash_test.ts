@@ -46,6 +46,20 @@ async function assertWhole(dir: string): Promise<number> {
   return snapshots.length;
 }
 
+/** Every pack on disk is one the index names: nothing a killed run left. */
+async function assertNoStrayPack(dir: string): Promise<void> {
+  const opened = await Repository.open(new LocalStorage(dir));
+  const indexed = new Set([...opened.blobs()].map((b) => b.pack));
+  const onDisk = (await new LocalStorage(dir).list("packs")).map((f) =>
+    f.path.slice(-64)
+  );
+  assert.deepEqual(
+    onDisk.filter((p) => !indexed.has(p)),
+    [],
+    "no pack outside the index is left",
+  );
+}
+
 Deno.test(
   "kill -9 at any point of a backup into a repository leaves every snapshot whole and none half-made; the next backup and prune work",
   { ignore: WIRE_LEG },
@@ -131,16 +145,7 @@ Deno.test(
             before,
             "every snapshot is kept",
           );
-          const opened = await Repository.open(new LocalStorage(repo));
-          const indexed = new Set([...opened.blobs()].map((b) => b.pack));
-          const onDisk = (await new LocalStorage(repo).list("packs")).map((f) =>
-            f.path.slice(-64)
-          );
-          assert.deepEqual(
-            onDisk.filter((p) => !indexed.has(p)),
-            [],
-            "no pack outside the index is left",
-          );
+          await assertNoStrayPack(repo);
           const temporary: string[] = [];
           for await (const entry of Deno.readDir(`${repo}/packs`)) {
             for await (
@@ -240,16 +245,7 @@ Deno.test(
           assert.equal(again.code, 0, again.stderr);
           assert.deepEqual(await names(), [newest]);
           assert.equal(await assertWhole(repo), 1);
-          const opened = await Repository.open(new LocalStorage(repo));
-          const indexed = new Set([...opened.blobs()].map((b) => b.pack));
-          const onDisk = (await new LocalStorage(repo).list("packs")).map((f) =>
-            f.path.slice(-64)
-          );
-          assert.deepEqual(
-            onDisk.filter((p) => !indexed.has(p)),
-            [],
-            "no pack outside the index is left",
-          );
+          await assertNoStrayPack(repo);
         });
       }
       assert.ok(
